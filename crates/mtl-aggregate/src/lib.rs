@@ -1,0 +1,1 @@
+//! Multi-task gradient aggregators: exact, f64, no torch.

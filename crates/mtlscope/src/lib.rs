@@ -1,0 +1,1 @@
+//! mtlscope: multi-task learning research toolkit.
