@@ -184,7 +184,7 @@ impl Run {
         } else {
             self.cfg.train.eval_every
         };
-        step % every == 0 || step == self.total
+        step.is_multiple_of(every) || step == self.total
     }
 
     fn epoch(&self, step: usize) -> f64 {
@@ -344,7 +344,7 @@ impl Run {
             }
             step += 1;
             bar.set_position(step as u64);
-            if step % 20 == 0 || step == self.total {
+            if step.is_multiple_of(20) || step == self.total {
                 let l: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
                 bar.set_message(format!(
                     "epoch {:.2} loss {}",
