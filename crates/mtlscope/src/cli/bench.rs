@@ -111,7 +111,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     );
 
     // UMTG: one concatenated forward, one backward.
-    let mut umtg = objective::build(&ObjectiveConfig::default(), args.tasks)?;
+    let mut umtg = objective::build(&ObjectiveConfig::default(), args.tasks, 1)?;
     let mut opt = optim::build(&OptimConfig::default());
     let mut parts: Vec<[f64; 3]> = Vec::new();
     for step in 0..args.warmup + args.steps {

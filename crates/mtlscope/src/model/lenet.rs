@@ -65,4 +65,8 @@ impl Encoder for LeNet {
     fn out_dim(&self) -> i64 {
         84
     }
+
+    fn last_weight(&self) -> Tensor {
+        self.fc2.ws.shallow_clone()
+    }
 }

@@ -42,4 +42,12 @@ impl Encoder for Mlp {
     fn out_dim(&self) -> i64 {
         self.out
     }
+
+    fn last_weight(&self) -> Tensor {
+        self.layers
+            .last()
+            .expect("at least one layer")
+            .ws
+            .shallow_clone()
+    }
 }

@@ -22,6 +22,8 @@ pub trait Encoder: std::fmt::Debug + Send {
     fn forward(&self, xs: &Tensor, train: bool) -> Tensor;
     /// Width of the representation.
     fn out_dim(&self) -> i64;
+    /// Weight of the last shared layer (GradNorm measures gradient norms there).
+    fn last_weight(&self) -> Tensor;
 }
 
 /// Builds the encoder named in the config under `path`, for inputs of shape `[C, H, W]`.
@@ -96,6 +98,11 @@ impl MultiTaskNet {
             shared,
             head_params,
         })
+    }
+
+    /// Weight of the encoder's last layer.
+    pub fn last_shared_weight(&self) -> Tensor {
+        self.encoder.last_weight()
     }
 
     /// Task names, in head order.

@@ -110,7 +110,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         versions,
     };
     let optimizer = optim::build(&cfg.optim);
-    let objective = objective::build(&cfg.objective, tasks.len())?;
+    let objective = objective::build(&cfg.objective, tasks.len(), steps_per_epoch)?;
 
     let (dir, start, wall_before, state) = if opts.resume {
         let (meta, state) = read_checkpoint(&opts.out)?;
@@ -333,6 +333,8 @@ impl Run {
                 return self.finish(Status::Diverged, step, msg);
             }
             self.optimizer.step(&params, &out.grads);
+            self.objective
+                .after_step(&self.net, &batches, &out.losses)?;
             for q in &out.quantities {
                 let task = q.task.map(|k| self.tasks[k].name.as_str()).unwrap_or("");
                 self.dir.steps.row(&[

@@ -5,7 +5,9 @@
 //! order) plus the per-task losses of the batch. The trainer never looks inside: a new method
 //! is a new file here and a line in [`build`].
 
+pub mod aggregate;
 pub mod umtg;
+pub mod weighting;
 
 use anyhow::Result;
 use std::collections::HashMap;
@@ -55,13 +57,64 @@ pub trait Objective: Send {
     fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
         Ok(())
     }
+    /// Called after the optimizer applied this step's gradients, with the step's batches and
+    /// losses (FAMO re-measures the losses here).
+    fn after_step(
+        &mut self,
+        _net: &MultiTaskNet,
+        _batches: &[Batch],
+        _losses: &Tensor,
+    ) -> Result<()> {
+        Ok(())
+    }
 }
 
-/// Builds the objective of `cfg` for `n_tasks` tasks.
-pub fn build(cfg: &ObjectiveConfig, _n_tasks: usize) -> Result<Box<dyn Objective>> {
+/// Builds the objective of `cfg` for `n_tasks` tasks and `steps_per_epoch` steps an epoch.
+pub fn build(
+    cfg: &ObjectiveConfig,
+    n_tasks: usize,
+    steps_per_epoch: usize,
+) -> Result<Box<dyn Objective>> {
+    let params = cfg.param_pairs();
     Ok(match cfg.kind {
         ObjectiveKind::Umtg => Box::new(umtg::Umtg::new(cfg.reduction, cfg.scale)),
+        ObjectiveKind::Aggregate => {
+            let name = cfg.method.as_deref().unwrap_or_default();
+            let method = mtl_aggregate::registry::build(name, &params)?;
+            Box::new(aggregate::Aggregate::new(
+                method,
+                cfg.rep_grad,
+                cfg.log_every,
+            ))
+        }
+        ObjectiveKind::Weighting => {
+            let name = cfg.method.as_deref().unwrap_or_default();
+            let inner = weighting::build(name, &params, n_tasks)?;
+            Box::new(weighting::Weighted::new(
+                inner,
+                steps_per_epoch,
+                cfg.log_every,
+            ))
+        }
     })
+}
+
+/// Checks that `method` and its parameters in `cfg` build (used by config validation).
+pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Result<()> {
+    let params = cfg.param_pairs();
+    match cfg.kind {
+        ObjectiveKind::Aggregate => {
+            mtl_aggregate::registry::build(method, &params)?;
+        }
+        ObjectiveKind::Weighting => {
+            if cfg.rep_grad {
+                anyhow::bail!("rep_grad applies to kind = \"aggregate\" only");
+            }
+            weighting::build(method, &params, n_tasks)?;
+        }
+        ObjectiveKind::Umtg => {}
+    }
+    Ok(())
 }
 
 /// Mean cross-entropy of task `k`'s logits (the task loss L_k of Mueller et al., §2.1).
