@@ -89,12 +89,7 @@ pub fn build(
         }
         ObjectiveKind::Weighting => {
             let name = cfg.method.as_deref().unwrap_or_default();
-            let inner = weighting::build(name, &params, n_tasks)?;
-            Box::new(weighting::Weighted::new(
-                inner,
-                steps_per_epoch,
-                cfg.log_every,
-            ))
+            weighting::build_objective(name, &params, n_tasks, steps_per_epoch, cfg.log_every)?
         }
     })
 }
@@ -110,7 +105,7 @@ pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Resu
             if cfg.rep_grad {
                 anyhow::bail!("rep_grad applies to kind = \"aggregate\" only");
             }
-            weighting::build(method, &params, n_tasks)?;
+            weighting::build_objective(method, &params, n_tasks, 1, 0)?;
         }
         ObjectiveKind::Umtg => {}
     }

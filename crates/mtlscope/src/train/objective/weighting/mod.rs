@@ -10,10 +10,12 @@
 //! | `rlw` | Lin et al. 2022, §3 | softmax of N(0, I) draws, each step |
 //! | `famo` | Liu et al. 2023, Alg. 1 | softmax(ξ), ξ adapted to equalise log-loss decrease |
 //! | `imtl_l` | Liu et al. 2021, §3.1 | learned scales s_k: Σ (e^{s_k} L_k − s_k) |
+//! | `db_mtl` | Lin et al. 2023, Alg. 1 | log-losses, EMA gradients balanced to the largest norm |
 //!
 //! Learnable weighting parameters have their own Adam (`weight_lr`) and are checkpointed
 //! with the method's other state.
 
+pub mod db_mtl;
 pub mod dwa;
 pub mod famo;
 pub mod gradnorm;
@@ -127,6 +129,15 @@ pub const WEIGHTINGS: &[WeightingInfo] = &[
         ],
     },
     WeightingInfo {
+        name: "db_mtl",
+        description:
+            "DB-MTL: log-loss gradients, EMA, magnitudes balanced to the largest (Lin et al. 2023)",
+        params: &[
+            ("beta", "0.9", "EMA factor β in [0, 1)"),
+            ("beta_sigma", "0.5", "decay exponent σ of β / t^σ (>= 0)"),
+        ],
+    },
+    WeightingInfo {
         name: "imtl_l",
         description: "IMTL-L: learned loss scales, sum of e^s L - s (Liu et al. 2021)",
         params: &[(
@@ -178,8 +189,28 @@ impl Params<'_> {
     }
 }
 
-/// Builds the loss weighting `name` for `k` tasks.
-pub fn build(name: &str, params: &[(String, String)], k: usize) -> Result<Box<dyn LossWeighting>> {
+/// Builds the loss weighting `name` for `k` tasks as a trainer objective.
+pub fn build_objective(
+    name: &str,
+    params: &[(String, String)],
+    k: usize,
+    steps_per_epoch: usize,
+    log_every: usize,
+) -> Result<Box<dyn Objective>> {
+    if name == "db_mtl" {
+        let p = checked(name, params)?;
+        let beta = p.f64("beta", |v| (0.0..1.0).contains(&v), "in [0, 1)")?;
+        let sigma = p.f64("beta_sigma", |v| v >= 0.0, ">= 0")?;
+        return Ok(Box::new(db_mtl::DbMtl::new(beta, sigma, log_every)));
+    }
+    Ok(Box::new(Weighted::new(
+        build(name, params, k)?,
+        steps_per_epoch,
+        log_every,
+    )))
+}
+
+fn checked<'a>(name: &str, params: &'a [(String, String)]) -> Result<Params<'a>> {
     let info = WEIGHTINGS.iter().find(|w| w.name == name).ok_or_else(|| {
         let known: Vec<&str> = WEIGHTINGS.iter().map(|w| w.name).collect();
         anyhow!(
@@ -200,10 +231,16 @@ pub fn build(name: &str, params: &[(String, String)], k: usize) -> Result<Box<dy
             );
         }
     }
-    let p = Params {
+    Ok(Params {
         info,
         given: params,
-    };
+    })
+}
+
+/// Builds the scalar loss weighting `name` for `k` tasks (every weighting but `db_mtl`, which
+/// needs the Jacobian and is built by [`build_objective`]).
+pub fn build(name: &str, params: &[(String, String)], k: usize) -> Result<Box<dyn LossWeighting>> {
+    let p = checked(name, params)?;
     let pos = |v: f64| v > 0.0;
     let nonneg = |v: f64| v >= 0.0;
     Ok(match name {
@@ -222,7 +259,7 @@ pub fn build(name: &str, params: &[(String, String)], k: usize) -> Result<Box<dy
             p.f64("gamma", nonneg, ">= 0")?,
         )),
         "imtl_l" => Box::new(imtl_l::ImtlL::new(k, p.f64("weight_lr", pos, "> 0")?)),
-        other => unreachable!("registered weighting {other} has no constructor"),
+        other => bail!("{other} is not a scalar loss weighting (it needs the Jacobian)"),
     })
 }
 
