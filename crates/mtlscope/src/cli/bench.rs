@@ -10,9 +10,9 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use crate::aggregate::{apply::unflatten, jacobian::task_gradients};
-use crate::config::{ModelConfig, ObjectiveConfig, OptimConfig};
+use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig};
 use crate::model::MultiTaskNet;
-use crate::train::objective::{self, Batch};
+use crate::train::objective::{self, weighting, Batch};
 use crate::train::optim;
 use crate::train::sampler::Sampler;
 
@@ -40,6 +40,10 @@ pub struct Args {
     /// libtorch intra-op threads.
     #[arg(long)]
     pub threads: Option<i32>,
+    /// Also time a full step of every aggregator and loss weighting at default parameters
+    /// (`all`), or of the comma-separated methods named.
+    #[arg(long, value_name = "all|NAME,...")]
+    pub methods: Option<String>,
 }
 
 /// Median, 10th and 90th percentile of a sample, in milliseconds.
@@ -185,7 +189,81 @@ pub fn run(args: Args) -> Result<ExitCode> {
         ],
         &parts,
     );
+
+    if let Some(list) = &args.methods {
+        println!();
+        println!(
+            "{:<22} {:>10} {:>10} {:>10}",
+            "objective (full step)", "median ms", "p10 ms", "p90 ms"
+        );
+        for (kind, name) in method_list(list)? {
+            let cfg = ObjectiveConfig {
+                kind,
+                method: Some(name.clone()),
+                log_every: 0,
+                ..Default::default()
+            };
+            let mut obj = objective::build(&cfg, args.tasks, 1000)?;
+            let mut opt = optim::build(&OptimConfig::default());
+            let mut ms = Vec::new();
+            for step in 0..args.warmup + args.steps {
+                let batches = gather(step);
+                let t0 = Instant::now();
+                let out = obj.step(&net, &batches, step)?;
+                opt.step(&params, &out.grads);
+                obj.after_step(&net, &batches, &out.losses)?;
+                sync(device);
+                if step >= args.warmup {
+                    ms.push(t0.elapsed().as_secs_f64() * 1e3);
+                }
+            }
+            let (m, lo, hi) = summary(&mut ms);
+            println!(
+                "{:<22} {m:>10.2} {lo:>10.2} {hi:>10.2}",
+                format!("{}/{name}", kind_name(kind))
+            );
+        }
+    }
     Ok(ExitCode::SUCCESS)
+}
+
+fn kind_name(k: ObjectiveKind) -> &'static str {
+    match k {
+        ObjectiveKind::Umtg => "umtg",
+        ObjectiveKind::Aggregate => "aggregate",
+        ObjectiveKind::Weighting => "weighting",
+    }
+}
+
+/// The methods named by `--methods`: `all`, or names looked up in both registries.
+fn method_list(list: &str) -> Result<Vec<(ObjectiveKind, String)>> {
+    let aggs = mtl_aggregate::registry::names();
+    let ws: Vec<&str> = weighting::WEIGHTINGS.iter().map(|w| w.name).collect();
+    if list == "all" {
+        let mut v: Vec<(ObjectiveKind, String)> = aggs
+            .iter()
+            .filter(|n| **n != "mgda_ub")
+            .map(|n| (ObjectiveKind::Aggregate, n.to_string()))
+            .collect();
+        v.extend(ws.iter().map(|n| (ObjectiveKind::Weighting, n.to_string())));
+        return Ok(v);
+    }
+    list.split(',')
+        .map(|n| {
+            let n = n.trim();
+            if aggs.contains(&n) {
+                Ok((ObjectiveKind::Aggregate, n.to_string()))
+            } else if ws.contains(&n) {
+                Ok((ObjectiveKind::Weighting, n.to_string()))
+            } else {
+                bail!(
+                    "--methods: unknown method `{n}`; known: {}, {}",
+                    aggs.join(", "),
+                    ws.join(", ")
+                )
+            }
+        })
+        .collect()
 }
 
 fn report<const N: usize>(path: &str, names: &[&str; N], parts: &[[f64; N]]) {
