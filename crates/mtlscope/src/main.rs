@@ -1,1 +1,16 @@
-fn main() {}
+//! The `mtlscope` binary: parses the command line and runs a subcommand; errors are printed
+//! once, with their causes.
+
+use clap::Parser;
+use std::process::ExitCode;
+
+fn main() -> ExitCode {
+    let cli = mtlscope::cli::Cli::parse();
+    match cli.command.run() {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}

@@ -1,0 +1,50 @@
+//! Subcommands of the `mtlscope` binary: one file each, each with an `Args` (clap) and a
+//! `run(args) -> Result<ExitCode>`.
+
+pub mod bench;
+pub mod train;
+
+use clap::{Parser, Subcommand};
+
+/// mtlscope: train single- and multi-task models, trace their trajectories, analyse transfer.
+#[derive(Debug, Parser)]
+#[command(name = "mtlscope", version, about)]
+pub struct Cli {
+    /// The subcommand.
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one STL or MTL model from a config file into a run directory.
+    Train(train::Args),
+    /// Time training steps (UMTG and per-task Jacobian) on LeNet/FashionMTL shapes.
+    Bench(bench::Args),
+}
+
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
+        match self {
+            Command::Train(a) => train::run(a),
+            Command::Bench(a) => bench::run(a),
+        }
+    }
+}
+
+/// `cpu`, `cuda` or `auto` (CUDA when available).
+pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    Ok(match s {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                anyhow::bail!("--device cuda: no CUDA device is available (libtorch sees none)");
+            }
+            tch::Device::Cuda(0)
+        }
+        "auto" => tch::Device::cuda_if_available(),
+        other => anyhow::bail!("--device: expected cpu, cuda or auto, got `{other}`"),
+    })
+}

@@ -1,0 +1,141 @@
+//! Objectives: how the task losses of one step become the gradient the optimizer follows.
+//!
+//! An objective receives the network and one batch per task, runs the forward and backward
+//! passes it needs, and returns one gradient per parameter (in [`MultiTaskNet::params`]
+//! order) plus the per-task losses of the batch. The trainer never looks inside: a new method
+//! is a new file here and a line in [`build`].
+
+pub mod aggregate;
+pub mod umtg;
+pub mod weighting;
+
+use anyhow::Result;
+use std::collections::HashMap;
+use tch::Tensor;
+
+use crate::config::{ObjectiveConfig, ObjectiveKind};
+use crate::model::MultiTaskNet;
+
+/// One task's training batch.
+pub struct Batch {
+    /// Inputs.
+    pub x: Tensor,
+    /// Labels.
+    pub y: Tensor,
+}
+
+/// A per-step quantity worth plotting (weights, norms, cosines), written to `steps.csv`.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Quantity {
+    /// Name, e.g. `weight`, `direction_norm`.
+    pub name: &'static str,
+    /// Task index, when the quantity is per task.
+    pub task: Option<usize>,
+    /// Value.
+    pub value: f64,
+}
+
+/// What one step of an objective produces.
+pub struct StepOutput {
+    /// Per-task mean losses on their batches, `[K]`, detached.
+    pub losses: Tensor,
+    /// One gradient per parameter, in `MultiTaskNet::params` order.
+    pub grads: Vec<Tensor>,
+    /// Quantities for `steps.csv`.
+    pub quantities: Vec<Quantity>,
+}
+
+/// A way of combining task losses into an update.
+pub trait Objective: Send {
+    /// Runs forward and backward for one step.
+    fn step(&mut self, net: &MultiTaskNet, batches: &[Batch], step: usize) -> Result<StepOutput>;
+    /// Named state tensors to checkpoint (none for stateless objectives).
+    fn state(&self) -> Vec<(String, Tensor)> {
+        Vec::new()
+    }
+    /// Restores [`Objective::state`].
+    fn load_state(&mut self, _state: &HashMap<String, Tensor>) -> Result<()> {
+        Ok(())
+    }
+    /// Called after the optimizer applied this step's gradients, with the step's batches and
+    /// losses (FAMO re-measures the losses here).
+    fn after_step(
+        &mut self,
+        _net: &MultiTaskNet,
+        _batches: &[Batch],
+        _losses: &Tensor,
+    ) -> Result<()> {
+        Ok(())
+    }
+}
+
+/// Builds the objective of `cfg` for `n_tasks` tasks and `steps_per_epoch` steps an epoch.
+pub fn build(
+    cfg: &ObjectiveConfig,
+    n_tasks: usize,
+    steps_per_epoch: usize,
+) -> Result<Box<dyn Objective>> {
+    let params = cfg.param_pairs();
+    Ok(match cfg.kind {
+        ObjectiveKind::Umtg => Box::new(umtg::Umtg::new(cfg.reduction, cfg.scale)),
+        ObjectiveKind::Aggregate => {
+            let name = cfg.method.as_deref().unwrap_or_default();
+            let method = mtl_aggregate::registry::build(name, &params)?;
+            Box::new(aggregate::Aggregate::new(
+                method,
+                cfg.rep_grad,
+                cfg.log_every,
+            ))
+        }
+        ObjectiveKind::Weighting => {
+            let name = cfg.method.as_deref().unwrap_or_default();
+            let inner = weighting::build(name, &params, n_tasks)?;
+            Box::new(weighting::Weighted::new(
+                inner,
+                steps_per_epoch,
+                cfg.log_every,
+            ))
+        }
+    })
+}
+
+/// Checks that `method` and its parameters in `cfg` build (used by config validation).
+pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Result<()> {
+    let params = cfg.param_pairs();
+    match cfg.kind {
+        ObjectiveKind::Aggregate => {
+            mtl_aggregate::registry::build(method, &params)?;
+        }
+        ObjectiveKind::Weighting => {
+            if cfg.rep_grad {
+                anyhow::bail!("rep_grad applies to kind = \"aggregate\" only");
+            }
+            weighting::build(method, &params, n_tasks)?;
+        }
+        ObjectiveKind::Umtg => {}
+    }
+    Ok(())
+}
+
+/// Mean cross-entropy of task `k`'s logits (the task loss L_k of Mueller et al., §2.1).
+pub fn task_loss(logits: &Tensor, y: &Tensor) -> Tensor {
+    logits.cross_entropy_for_logits(y)
+}
+
+/// Per-task losses with one encoder pass over all tasks' batches concatenated (one large
+/// GEMM is cheaper than K small ones); task k's loss depends only on its own rows.
+pub fn forward_losses(net: &MultiTaskNet, batches: &[Batch]) -> Vec<Tensor> {
+    let xs: Vec<&Tensor> = batches.iter().map(|b| &b.x).collect();
+    let feats = net.features(&Tensor::cat(&xs, 0), true);
+    let mut start = 0;
+    batches
+        .iter()
+        .enumerate()
+        .map(|(k, b)| {
+            let n = b.x.size()[0];
+            let f = feats.narrow(0, start, n);
+            start += n;
+            task_loss(&net.head(k, &f), &b.y)
+        })
+        .collect()
+}

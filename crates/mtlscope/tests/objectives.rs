@@ -1,0 +1,365 @@
+//! Specialised multi-task optimizers inside training: plumbing pinned against UMTG, known
+//! directions for identical tasks, loss weightings' fixed points, exact resume of stateful
+//! methods.
+
+mod common;
+
+use common::Fixture;
+use mtlscope::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, RunConfig};
+use mtlscope::model::MultiTaskNet;
+use mtlscope::train::objective::weighting::{self, Ctx};
+use mtlscope::train::objective::{self, Batch};
+use mtlscope::train::store::Status;
+use mtlscope::train::{train, RunOptions};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+use tch::{Device, Kind, Tensor};
+
+fn run(fx: &Fixture, name: &str, ov: &[&str], resume: bool, stop_after: Option<usize>) -> String {
+    let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
+    let out = fx.out(name);
+    let o = train(RunOptions {
+        config: RunConfig::load(&fx.config, &ov).unwrap(),
+        out: out.clone(),
+        resume,
+        device: Device::Cpu,
+        progress_bar: false,
+        verbose: false,
+        interrupt: Arc::new(AtomicBool::new(false)),
+        stop_after,
+    })
+    .unwrap();
+    assert_ne!(o.status, Status::Diverged, "{name}: {}", o.message);
+    std::fs::read_to_string(out.join("trajectory.csv")).unwrap()
+}
+
+fn column(csv: &str, i: usize) -> Vec<f64> {
+    csv.lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+        .collect()
+}
+
+/// `aggregate/mean` follows `umtg/mean` and `aggregate/sum` follows `umtg/sum`: the per-task
+/// Jacobian path and the single backward give the same steps up to float rounding.
+#[test]
+fn aggregate_mean_and_sum_reproduce_umtg() {
+    let fx = Fixture::new("");
+    for red in ["mean", "sum"] {
+        let u = run(
+            &fx,
+            &format!("u_{red}"),
+            &[&format!("objective.reduction={red}")],
+            false,
+            None,
+        );
+        let a = run(
+            &fx,
+            &format!("a_{red}"),
+            &[
+                "objective.kind=aggregate",
+                &format!("objective.method={red}"),
+            ],
+            false,
+            None,
+        );
+        let (lu, la) = (column(&u, 4), column(&a, 4));
+        assert_eq!(lu.len(), la.len());
+        for (i, (x, y)) in lu.iter().zip(&la).enumerate() {
+            assert!(
+                (x - y).abs() <= 1e-4 * x.abs().max(1.0),
+                "{red} row {i}: umtg {x} vs aggregate {y}"
+            );
+        }
+    }
+}
+
+fn twin_batches(net: &MultiTaskNet) -> Vec<Batch> {
+    // Both heads identical, both tasks the same batch: every task gradient is the same g.
+    tch::no_grad(|| {
+        for (a, b) in net.head_params(0).iter().zip(net.head_params(1)) {
+            b.shallow_clone().copy_(a);
+        }
+    });
+    let x = Tensor::randn([16, 1, 28, 28], (Kind::Float, Device::Cpu));
+    let y = Tensor::randint(10, [16], (Kind::Int64, Device::Cpu));
+    vec![
+        Batch {
+            x: x.copy(),
+            y: y.copy(),
+        },
+        Batch { x, y },
+    ]
+}
+
+/// For two identical tasks: MGDA and UPGrad return g itself, PCGrad (no conflict) 2g.
+#[test]
+fn identical_tasks_give_known_directions() {
+    tch::manual_seed(11);
+    let tasks = vec![("a".to_string(), 10), ("b".to_string(), 10)];
+    let net = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu).unwrap();
+    let batches = twin_batches(&net);
+    let n_shared = net.shared_params().len();
+    let flat = |g: &[Tensor]| {
+        Tensor::cat(
+            &g[..n_shared]
+                .iter()
+                .map(|t| t.reshape([-1]))
+                .collect::<Vec<_>>(),
+            0,
+        )
+    };
+    let cfg = |m: &str| ObjectiveConfig {
+        kind: ObjectiveKind::Aggregate,
+        method: Some(m.into()),
+        ..Default::default()
+    };
+    let g = {
+        let mut mean = objective::build(&cfg("mean"), 2, 1).unwrap();
+        flat(&mean.step(&net, &batches, 0).unwrap().grads)
+    };
+    for (m, factor) in [
+        ("mgda", 1.0),
+        ("upgrad", 1.0),
+        ("pcgrad", 2.0),
+        ("sum", 2.0),
+    ] {
+        let mut obj = objective::build(&cfg(m), 2, 1).unwrap();
+        let d = flat(&obj.step(&net, &batches, 0).unwrap().grads);
+        let err = (&d - &g * factor).norm().double_value(&[]) / g.norm().double_value(&[]);
+        assert!(err < 1e-4, "{m}: relative error {err}");
+    }
+}
+
+fn constant_losses(values: &[f64]) -> Vec<Tensor> {
+    values.iter().map(|v| Tensor::from(*v as f32)).collect()
+}
+
+/// UW's learned weights converge to its stationary point 1/(2 L_k); UW-O sets it directly.
+#[test]
+fn uncertainty_weights_reach_one_over_two_l() {
+    tch::manual_seed(0);
+    let net = MultiTaskNet::new(
+        &ModelConfig::default(),
+        &[("a".into(), 10)],
+        [1, 28, 28],
+        Device::Cpu,
+    )
+    .unwrap();
+    let l = [0.5, 2.0, 0.1];
+    let ctx = Ctx {
+        net: &net,
+        step: 0,
+        steps_per_epoch: 1,
+    };
+    let mut uw = weighting::build("uw", &[("weight_lr".into(), "0.01".into())], 3).unwrap();
+    let mut w = vec![];
+    for _ in 0..4000 {
+        let (total, weights) = uw.combine(&constant_losses(&l), &ctx).unwrap();
+        let g = Tensor::run_backward(&[total], &uw.learnable(), false, false);
+        uw.update(&g);
+        w = weights;
+    }
+    for (wk, lk) in w.iter().zip(l) {
+        assert!(
+            (wk - 1.0 / (2.0 * lk)).abs() < 1e-3 * (1.0 / (2.0 * lk)),
+            "uw weight {wk} vs {}",
+            1.0 / (2.0 * lk)
+        );
+    }
+    let mut uwo = weighting::build("uw_o", &[], 3).unwrap();
+    let (_, w) = uwo.combine(&constant_losses(&l), &ctx).unwrap();
+    for (wk, lk) in w.iter().zip(l) {
+        assert!((wk - 1.0 / (2.0 * lk)).abs() < 1e-6);
+    }
+}
+
+/// DWA weighs tasks uniformly in its first two epochs, then by the loss-ratio softmax.
+#[test]
+fn dwa_starts_uniform_then_follows_loss_ratios() {
+    tch::manual_seed(0);
+    let net = MultiTaskNet::new(
+        &ModelConfig::default(),
+        &[("a".into(), 10)],
+        [1, 28, 28],
+        Device::Cpu,
+    )
+    .unwrap();
+    let mut dwa = weighting::build("dwa", &[], 2).unwrap();
+    let epochs = [[1.0, 1.0], [0.5, 1.0], [0.25, 1.0]];
+    for (e, l) in epochs.iter().enumerate() {
+        let ctx = Ctx {
+            net: &net,
+            step: e * 2,
+            steps_per_epoch: 2,
+        };
+        let (_, w) = dwa.combine(&constant_losses(l), &ctx).unwrap();
+        let ctx = Ctx {
+            net: &net,
+            step: e * 2 + 1,
+            steps_per_epoch: 2,
+        };
+        let (_, w2) = dwa.combine(&constant_losses(l), &ctx).unwrap();
+        assert_eq!(w, w2);
+        if e < 2 {
+            assert_eq!(w, vec![1.0, 1.0], "epoch {e}");
+        } else {
+            // r = (0.5, 1.0), T = 2: w = 2 softmax(r / 2).
+            let (a, b) = ((0.25f64).exp(), (0.5f64).exp());
+            assert!(
+                (w[0] - 2.0 * a / (a + b)).abs() < 1e-9 && (w[1] - 2.0 * b / (a + b)).abs() < 1e-9
+            );
+        }
+    }
+}
+
+/// GradNorm on a two-task problem where one task's gradient is 10x the other's: the weighted
+/// gradient norms at the last shared layer are driven together.
+#[test]
+fn gradnorm_equalises_weighted_gradient_norms() {
+    tch::manual_seed(5);
+    let cfg = ModelConfig {
+        encoder: mtlscope::config::EncoderKind::Mlp,
+        hidden: vec![8],
+    };
+    let tasks = vec![("a".to_string(), 2), ("b".to_string(), 2)];
+    let net = MultiTaskNet::new(&cfg, &tasks, [1, 2, 2], Device::Cpu).unwrap();
+    let x = Tensor::randn([32, 1, 2, 2], (Kind::Float, Device::Cpu));
+    let last = net.last_shared_weight();
+    // Quadratic task losses with fixed scales: L_b = 100 L_a's shape, frozen network.
+    let losses = || {
+        let f = net.features(&x, true);
+        let a = f.pow_tensor_scalar(2).mean(Kind::Float) * 0.5;
+        let b = f.pow_tensor_scalar(2).mean(Kind::Float) * 5.0;
+        vec![a, b]
+    };
+    let mut gn = weighting::build(
+        "gradnorm",
+        &[
+            ("weight_lr".into(), "0.01".into()),
+            ("alpha".into(), "0.0".into()),
+        ],
+        2,
+    )
+    .unwrap();
+    let ctx = Ctx {
+        net: &net,
+        step: 0,
+        steps_per_epoch: 1,
+    };
+    let mut w = vec![];
+    for _ in 0..600 {
+        w = gn.combine(&losses(), &ctx).unwrap().1;
+    }
+    let norms: Vec<f64> = losses()
+        .iter()
+        .map(|l| {
+            Tensor::run_backward(&[l], &[&last], true, false)[0]
+                .norm()
+                .double_value(&[])
+        })
+        .collect();
+    let (ga, gb) = (w[0] * norms[0], w[1] * norms[1]);
+    assert!(
+        (ga - gb).abs() < 0.05 * ga.max(gb),
+        "weighted norms {ga} vs {gb} (weights {w:?})"
+    );
+    assert!(
+        (w[0] + w[1] - 2.0).abs() < 1e-9,
+        "weights renormalised to K"
+    );
+}
+
+/// Stateful aggregators and weightings resume exactly mid-epoch.
+#[test]
+fn resume_stateful_methods_equals_uninterrupted() {
+    let fx = Fixture::new("");
+    for (kind, method) in [
+        ("aggregate", "nash_mtl"),
+        ("aggregate", "gradvac"),
+        ("weighting", "famo"),
+        ("weighting", "uw"),
+    ] {
+        let ov = [
+            format!("objective.kind={kind}"),
+            format!("objective.method={method}"),
+            "train.epochs=2".into(),
+        ];
+        let ov: Vec<&str> = ov.iter().map(|s| s.as_str()).collect();
+        let full = run(&fx, &format!("{method}_full"), &ov, false, None);
+        run(&fx, &format!("{method}_cut"), &ov, false, Some(17));
+        let resumed = run(&fx, &format!("{method}_cut"), &ov, true, None);
+        assert_eq!(full, resumed, "{method}");
+        let steps = |name: &str| std::fs::read_to_string(fx.out(name).join("steps.csv")).unwrap();
+        assert_eq!(
+            steps(&format!("{method}_full")),
+            steps(&format!("{method}_cut")),
+            "{method} steps.csv"
+        );
+    }
+}
+
+/// Every weighting trains a few steps without diverging and logs its weights.
+#[test]
+fn every_weighting_and_a_few_aggregators_train() {
+    let fx = Fixture::new("");
+    let mut names: Vec<(&str, &str)> = weighting::WEIGHTINGS
+        .iter()
+        .map(|w| ("weighting", w.name))
+        .collect();
+    names.extend([
+        ("aggregate", "cagrad"),
+        ("aggregate", "imtl_g"),
+        ("aggregate", "aligned_mtl"),
+        ("aggregate", "graddrop"),
+    ]);
+    for (kind, m) in names {
+        let ov = [
+            format!("objective.kind={kind}"),
+            format!("objective.method={m}"),
+            "train.epochs=1".into(),
+            "objective.log_every=1".into(),
+        ];
+        let ov: Vec<&str> = ov.iter().map(|s| s.as_str()).collect();
+        let csv = run(&fx, m, &ov, false, None);
+        assert!(column(&csv, 4).iter().all(|v| v.is_finite()), "{m}");
+        let steps = std::fs::read_to_string(fx.out(m).join("steps.csv")).unwrap();
+        assert!(
+            steps.lines().count() > 12,
+            "{m}: steps.csv has {} lines",
+            steps.lines().count()
+        );
+    }
+}
+
+#[test]
+fn bad_objective_keys_are_named() {
+    let err = |ov: &[&str]| {
+        let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
+        format!("{:#}", RunConfig::from_toml_str("", &ov).unwrap_err())
+    };
+    let e = err(&["objective.kind=aggregate", "objective.method=pcgard"]);
+    assert!(e.contains("pcgard") && e.contains("mgda"), "{e}");
+    let e = err(&[
+        "objective.kind=aggregate",
+        "objective.method=cagrad",
+        "objective.cc=0.3",
+    ]);
+    assert!(e.contains("cc"), "{e}");
+    let e = err(&[
+        "objective.kind=aggregate",
+        "objective.method=cagrad",
+        "objective.c=-1",
+    ]);
+    assert!(e.contains("cagrad.c"), "{e}");
+    let e = err(&[
+        "objective.kind=weighting",
+        "objective.method=gradnorm",
+        "objective.alpha=-1",
+    ]);
+    assert!(e.contains("gradnorm.alpha"), "{e}");
+    let e = err(&["objective.method=mgda"]);
+    assert!(e.contains("objective.kind"), "{e}");
+    let e = err(&["objective.c=0.3"]);
+    assert!(e.contains("objective.c"), "{e}");
+}
