@@ -12,8 +12,9 @@ pub struct Gramian {
 impl Gramian {
     /// Computes G = J Jᵀ. This is the floor of every method's cost (m²n flops).
     ///
-    /// Uses `matrixmultiply::dgemm` (blocked, packed, AVX2/FMA selected at run time), then copies
-    /// the upper triangle onto the lower one so that G is exactly symmetric. A NaN or infinite
+    /// Computes the upper triangle only (blocked over columns, AVX2/FMA when available, two
+    /// threads for large problems; see `kernel.rs`) and mirrors it, so G is exactly symmetric.
+    /// A NaN or infinite
     /// entry of J makes a diagonal entry non-finite; J is then scanned to name the entry. A finite
     /// J whose squared row norms overflow gives `NonFinite { what: "gramian", .. }`.
     ///
@@ -26,31 +27,7 @@ impl Gramian {
     pub fn from_jacobian(j: JacobianRef) -> Result<Gramian, Error> {
         let (m, n) = (j.m(), j.n());
         let mut data = vec![0.0; m * m];
-        // SAFETY: a = J (m x n, row stride n), b = Jᵀ (n x m, row stride 1, column stride n),
-        // c = G (m x m); all three pointers cover exactly these strided extents.
-        unsafe {
-            matrixmultiply::dgemm(
-                m,
-                n,
-                m,
-                1.0,
-                j.data().as_ptr(),
-                n as isize,
-                1,
-                j.data().as_ptr(),
-                1,
-                n as isize,
-                0.0,
-                data.as_mut_ptr(),
-                m as isize,
-                1,
-            );
-        }
-        for i in 0..m {
-            for k in 0..i {
-                data[i * m + k] = data[k * m + i];
-            }
-        }
+        crate::kernel::gram(j.data(), m, n, &mut data);
         if let Some(i) = (0..m).find(|&i| !data[i * m + i].is_finite()) {
             j.check_finite()?;
             return Err(Error::NonFinite {

@@ -73,7 +73,8 @@ impl<'a> JacobianRef<'a> {
 
     /// d = Jᵀw = Σ_i w_i g_i.
     ///
-    /// Blocked over columns so the block of d stays in L1 while every row streams through it.
+    /// Blocked over columns so the block of d stays in cache while every row streams through
+    /// it; two threads for large problems (`kernel.rs`).
     pub fn combine(&self, w: &[f64]) -> Result<Vec<f64>, Error> {
         if w.len() != self.m {
             return Err(Error::Shape {
@@ -82,21 +83,8 @@ impl<'a> JacobianRef<'a> {
                 got: w.len(),
             });
         }
-        const BLOCK: usize = 2048;
         let mut d = vec![0.0; self.n];
-        for start in (0..self.n).step_by(BLOCK) {
-            let end = (start + BLOCK).min(self.n);
-            let out = &mut d[start..end];
-            for (i, &wi) in w.iter().enumerate() {
-                if wi == 0.0 {
-                    continue;
-                }
-                let row = &self.data[i * self.n + start..i * self.n + end];
-                for (o, &x) in out.iter_mut().zip(row) {
-                    *o += wi * x;
-                }
-            }
-        }
+        crate::kernel::combine(self.data, self.m, self.n, w, &mut d);
         Ok(d)
     }
 }

@@ -35,12 +35,22 @@
 //!
 //! Stateful methods (warm starts, EMA targets, random streams) keep their state in their
 //! struct; [`Method::state`] / [`Method::load_state`] save and restore it exactly.
+//!
+//! Exactness: the small m x m problems are solved to their definitions (active-set methods
+//! that stop at the KKT point, Newton to rounding, closed forms), on a Gramian equilibrated to
+//! unit diagonal so that gradient norms 1e8 apart cost no precision; CAGrad's cone program is
+//! solved by an interior-point method to ~1e-8. What no method can recover is what G itself
+//! does not carry: G holds ‖g_i‖² to relative ε, so a direction that is a cancellation of large
+//! gradients (e.g. MGDA when the origin lies in the hull of huge gradients) is determined only
+//! to about √ε · max_i ‖g_i‖, and rank decisions (Aligned-MTL, ConFIG, IMTL-G use eigenvalues
+//! above max λ · m · ε) are discontinuous at their threshold.
 #![deny(missing_docs)]
 
 pub mod error;
 pub mod gramian;
 pub mod hypervolume;
 pub mod jacobian;
+mod kernel;
 pub mod registry;
 pub mod solve;
 pub mod weighting;
