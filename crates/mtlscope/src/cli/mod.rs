@@ -1,7 +1,10 @@
 //! Subcommands of the `mtlscope` binary: one file each, each with an `Args` (clap) and a
 //! `run(args) -> Result<ExitCode>`.
 
+pub mod aggregate;
 pub mod bench;
+pub mod hypervolume;
+pub mod methods;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -22,6 +25,12 @@ pub enum Command {
     Train(train::Args),
     /// Time training steps (UMTG and per-task Jacobian) on LeNet/FashionMTL shapes.
     Bench(bench::Args),
+    /// Aggregate a task Jacobian (JSON) with one method; prints the direction and weights.
+    Aggregate(aggregate::Args),
+    /// List the aggregation methods and their parameters.
+    Methods(methods::Args),
+    /// Exact hypervolume of a point set (minimisation) w.r.t. a reference point.
+    Hypervolume(hypervolume::Args),
 }
 
 impl Command {
@@ -30,6 +39,9 @@ impl Command {
         match self {
             Command::Train(a) => train::run(a),
             Command::Bench(a) => bench::run(a),
+            Command::Aggregate(a) => aggregate::run(a),
+            Command::Methods(a) => methods::run(a),
+            Command::Hypervolume(a) => hypervolume::run(a),
         }
     }
 }
