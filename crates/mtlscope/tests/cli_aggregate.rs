@@ -226,7 +226,18 @@ fn methods_lists_every_method_with_parameters() {
     assert!(text.contains("rescale=1"), "{text}");
     let out = stdout_json(&run(&["methods", "--json"]));
     let list = out.as_array().unwrap();
-    assert_eq!(list.len(), mtl_aggregate::registry::METHODS.len());
+    let aggregators = list.iter().filter(|m| m["family"] == "aggregate").count();
+    assert_eq!(aggregators, mtl_aggregate::registry::METHODS.len());
+    let weightings: Vec<&str> = list
+        .iter()
+        .filter(|m| m["family"] == "weighting")
+        .map(|m| m["name"].as_str().unwrap())
+        .collect();
+    assert!(
+        weightings.contains(&"gradnorm") && weightings.contains(&"famo"),
+        "{weightings:?}"
+    );
+    assert!(text.contains("alpha=1.5"), "{text}");
     let graddrop = list.iter().find(|m| m["name"] == "graddrop").unwrap();
     assert_eq!(graddrop["kind"], "jacobian");
 }

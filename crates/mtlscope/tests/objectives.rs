@@ -308,6 +308,7 @@ fn every_weighting_and_a_few_aggregators_train() {
         .map(|w| ("weighting", w.name))
         .collect();
     names.extend([
+        ("aggregate", "mgda_ub"),
         ("aggregate", "cagrad"),
         ("aggregate", "imtl_g"),
         ("aggregate", "aligned_mtl"),

@@ -1,7 +1,10 @@
-//! `mtlscope methods`: the aggregation methods, one line each, with their parameters.
+//! `mtlscope methods`: the aggregation methods (`objective.kind = "aggregate"`) and the loss
+//! weightings (`objective.kind = "weighting"`), one line each, with their parameters.
 
 use anyhow::Result;
 use mtl_aggregate::registry::{Input, METHODS};
+
+use crate::train::objective::weighting::WEIGHTINGS;
 use serde_json::json;
 use std::process::ExitCode;
 
@@ -21,6 +24,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             .map(|m| {
                 json!({
                     "name": m.name,
+                    "family": "aggregate",
                     "kind": m.kind.as_str(),
                     "input": input_name(m.input),
                     "description": m.description,
@@ -29,11 +33,29 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     })).collect::<Vec<_>>(),
                 })
             })
+            .chain(WEIGHTINGS.iter().map(|w| {
+                json!({
+                    "name": w.name,
+                    "family": "weighting",
+                    "kind": "loss",
+                    "input": "losses",
+                    "description": w.description,
+                    "params": w.params.iter().map(|(n, d, desc)| json!({
+                        "name": n, "default": d, "description": desc,
+                    })).collect::<Vec<_>>(),
+                })
+            }))
             .collect();
         println!("{}", serde_json::to_string_pretty(&list)?);
         return Ok(ExitCode::SUCCESS);
     }
-    let width = METHODS.iter().map(|m| m.name.len()).max().unwrap_or(0);
+    let width = METHODS
+        .iter()
+        .map(|m| m.name.len())
+        .chain(WEIGHTINGS.iter().map(|w| w.name.len()))
+        .max()
+        .unwrap_or(0);
+    println!("# aggregators: objective.kind = \"aggregate\", objective.method = NAME, params as keys of [objective]");
     for m in METHODS {
         let input = match m.input {
             Input::Parameters => String::new(),
@@ -50,6 +72,14 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 "{:width$}    {}={}  {}",
                 "", p.name, p.default, p.description
             );
+        }
+    }
+    println!();
+    println!("# loss weightings: objective.kind = \"weighting\", objective.method = NAME");
+    for w in WEIGHTINGS {
+        println!("{:width$}  {:8}  {}", w.name, "loss", w.description);
+        for (n, d, desc) in w.params {
+            println!("{:width$}    {n}={d}  {desc}", "");
         }
     }
     Ok(ExitCode::SUCCESS)

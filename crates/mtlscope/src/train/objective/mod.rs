@@ -81,9 +81,12 @@ pub fn build(
         ObjectiveKind::Aggregate => {
             let name = cfg.method.as_deref().unwrap_or_default();
             let method = mtl_aggregate::registry::build(name, &params)?;
+            // Methods defined on representation gradients (mgda_ub) always get them.
+            let rep = mtl_aggregate::registry::find(name)
+                .is_some_and(|m| m.input == mtl_aggregate::registry::Input::Representation);
             Box::new(aggregate::Aggregate::new(
                 method,
-                cfg.rep_grad,
+                cfg.rep_grad || rep,
                 cfg.log_every,
             ))
         }
