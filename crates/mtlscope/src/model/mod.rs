@@ -50,7 +50,25 @@ pub struct MultiTaskNet {
     head_params: Vec<Vec<(String, Tensor)>>,
 }
 
+/// Serialises seeding + construction: libtorch's generator is process-global, so two runs
+/// initialising at once in one process (tests, a library user) would interleave its draws.
+static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
 impl MultiTaskNet {
+    /// Builds the network with libtorch's generator seeded by `seed`, holding a process-wide
+    /// lock so the initial weights depend on the seed alone.
+    pub fn seeded(
+        seed: u64,
+        cfg: &ModelConfig,
+        tasks: &[(String, i64)],
+        input: [i64; 3],
+        device: Device,
+    ) -> Result<Self> {
+        let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+        tch::manual_seed(seed as i64);
+        Self::new(cfg, tasks, input, device)
+    }
+
     /// Builds the network. Initialisation uses libtorch's global generator: seed it with
     /// `tch::manual_seed` first. The encoder is built before the heads, so for a given seed
     /// the encoder's initial weights are the same in STL and MTL runs.
@@ -193,16 +211,16 @@ mod tests {
 
     #[test]
     fn encoder_init_does_not_depend_on_task_set() {
-        tch::manual_seed(7);
-        let a = MultiTaskNet::new(
+        let a = MultiTaskNet::seeded(
+            7,
             &ModelConfig::default(),
             &tasks(&["a"]),
             [1, 28, 28],
             Device::Cpu,
         )
         .unwrap();
-        tch::manual_seed(7);
-        let b = MultiTaskNet::new(
+        let b = MultiTaskNet::seeded(
+            7,
             &ModelConfig::default(),
             &tasks(&["a", "b", "c"]),
             [1, 28, 28],

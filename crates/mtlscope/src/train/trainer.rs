@@ -83,9 +83,8 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         .collect();
     let shape = tasks[0].train.x.size();
     let input = [shape[1], shape[2], shape[3]];
-    tch::manual_seed(cfg.train.seed as i64);
     let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
-    let net = MultiTaskNet::new(&cfg.model, &heads, input, device)?;
+    let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, device)?;
     let samplers: Vec<Sampler> = tasks
         .iter()
         .enumerate()
