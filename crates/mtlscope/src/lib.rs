@@ -1,1 +1,4 @@
 //! mtlscope: multi-task learning research toolkit.
+pub mod analysis;
+pub mod experiment;
+pub mod report;
