@@ -536,18 +536,27 @@ pub fn select(
                 (t, m, s.len())
             })
             .collect();
-        let best = scores
-            .iter()
-            .filter(|(_, m, _)| m.is_finite())
-            .max_by(|a, b| {
-                let o = a.1.partial_cmp(&b.1).unwrap();
-                if higher_is_better {
-                    o
-                } else {
-                    o.reverse()
+        // Strictly better replaces: on ties the earlier grid point (config order) wins.
+        let mut best: Option<(&String, f64)> = None;
+        for (t, m, _) in &scores {
+            if !m.is_finite() {
+                continue;
+            }
+            let better = match best {
+                None => true,
+                Some((_, b)) => {
+                    if higher_is_better {
+                        *m > b
+                    } else {
+                        *m < b
+                    }
                 }
-            })
-            .map(|(t, _, _)| t.clone());
+            };
+            if better {
+                best = Some((t, *m));
+            }
+        }
+        let best = best.map(|(t, _)| t.clone());
         if let Some(grid_tag) = best {
             out.push(Selection {
                 variant: v.name.clone(),
@@ -673,6 +682,7 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
         assert_eq!(sel[1].grid_tag, "lr0.01-bs32");
         let s = sel[1].scores.iter().find(|s| s.0 == "lr0.01-bs32").unwrap();
         assert_eq!((s.1, s.2), (0.99, 1));
+        // Lowest: lr0.01-bs32 and lr0.001-bs64 tie at 0.5; the earlier point wins.
         let low = select(&plan, false, score);
         assert_eq!(low[0].grid_tag, "lr0.01-bs32");
     }
