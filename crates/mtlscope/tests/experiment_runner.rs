@@ -107,8 +107,14 @@ fn expands_skips_resumes_and_reports_failures() {
     let o = run(&cfg, &out, &fake, &log, &["--dry-run"]);
     assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
     let listing = String::from_utf8_lossy(&o.stdout);
-    assert!(listing.starts_with("16 runs (4 variants × 2 grid points × 2 seeds)"), "{listing}");
-    assert!(listing.contains("ok/lr0.1/seed1") && listing.contains("flaky/lr0.01/seed2"), "{listing}");
+    assert!(
+        listing.starts_with("16 runs (4 variants × 2 grid points × 2 seeds)"),
+        "{listing}"
+    );
+    assert!(
+        listing.contains("ok/lr0.1/seed1") && listing.contains("flaky/lr0.01/seed2"),
+        "{listing}"
+    );
     assert!(!out.exists() && calls(&log).is_empty());
 
     // First run: 4 ok, 4 failed, 4 diverged, 4 interrupted; failures don't stop the others.
@@ -116,10 +122,22 @@ fn expands_skips_resumes_and_reports_failures() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1), "{err}");
     assert_eq!(calls(&log).len(), 16, "{err}");
-    assert!(err.contains("4 completed now, 0 were already complete, 12 not completed"), "{err}");
-    assert!(err.contains("crash/lr0.1/seed1: failed: exit 1: error: config is broken"), "{err}");
-    assert!(err.contains("nan/lr0.01/seed2: diverged: NaN loss at step 3"), "{err}");
-    assert!(err.contains("flaky/lr0.1/seed2: interrupted (re-run to resume): SIGTERM at step 5"), "{err}");
+    assert!(
+        err.contains("4 completed now, 0 were already complete, 12 not completed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("crash/lr0.1/seed1: failed: exit 1: error: config is broken"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nan/lr0.01/seed2: diverged: NaN loss at step 3"),
+        "{err}"
+    );
+    assert!(
+        err.contains("flaky/lr0.1/seed2: interrupted (re-run to resume): SIGTERM at step 5"),
+        "{err}"
+    );
     // Children get threads = max(1, cores / jobs) and write to per-run logs.
     let cores = std::thread::available_parallelism().unwrap().get();
     assert!(calls(&log)[0].ends_with(&format!("threads={}", (cores / 2).max(1))));
@@ -145,11 +163,30 @@ fn expands_skips_resumes_and_reports_failures() {
     assert_eq!(o.status.code(), Some(1), "{err}");
     let c = calls(&log);
     assert_eq!(c.len(), 8, "{c:?}");
-    assert!(c.iter().filter(|l| l.contains("/flaky/")).all(|l| l.contains("resume=1")), "{c:?}");
-    assert!(c.iter().filter(|l| l.contains("/crash/")).all(|l| l.contains("resume=0")), "{c:?}");
-    assert!(!c.iter().any(|l| l.contains("/ok/") || l.contains("/nan/")), "{c:?}");
-    assert!(err.contains("4 completed now, 4 were already complete, 8 not completed"), "{err}");
-    assert!(err.contains("nan/lr0.1/seed1: diverged: diverged in an earlier invocation"), "{err}");
+    assert!(
+        c.iter()
+            .filter(|l| l.contains("/flaky/"))
+            .all(|l| l.contains("resume=1")),
+        "{c:?}"
+    );
+    assert!(
+        c.iter()
+            .filter(|l| l.contains("/crash/"))
+            .all(|l| l.contains("resume=0")),
+        "{c:?}"
+    );
+    assert!(
+        !c.iter().any(|l| l.contains("/ok/") || l.contains("/nan/")),
+        "{c:?}"
+    );
+    assert!(
+        err.contains("4 completed now, 4 were already complete, 8 not completed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("nan/lr0.1/seed1: diverged: diverged in an earlier invocation"),
+        "{err}"
+    );
     for s in ["lr0.1/seed1", "lr0.01/seed2"] {
         let st = std::fs::read_to_string(out.join(format!("runs/flaky/{s}/run.json"))).unwrap();
         assert!(st.contains("completed"), "{st}");
@@ -161,7 +198,11 @@ fn bad_config_key_is_named_and_plan_change_refused() {
     let tmp = tempfile::tempdir().unwrap();
     let (fake, cfg) = setup(tmp.path());
     let log = tmp.path().join("calls.log");
-    std::fs::write(&cfg, EXP.replace("seeds = [1, 2]", "seeds = [1, 2]\nseedz = 3")).unwrap();
+    std::fs::write(
+        &cfg,
+        EXP.replace("seeds = [1, 2]", "seeds = [1, 2]\nseedz = 3"),
+    )
+    .unwrap();
     let o = run(&cfg, &tmp.path().join("e"), &fake, &log, &[]);
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
@@ -171,8 +212,40 @@ fn bad_config_key_is_named_and_plan_change_refused() {
     std::fs::write(&cfg, EXP).unwrap();
     let out = tmp.path().join("e2");
     run(&cfg, &out, &fake, &log, &["--set", "experiment.seeds=[1]"]);
-    let o = run(&cfg, &out, &fake, &log, &["--set", "experiment.seeds=[1]", "--set", "train.epochs=9"]);
+    let o = run(
+        &cfg,
+        &out,
+        &fake,
+        &log,
+        &["--set", "experiment.seeds=[1]", "--set", "train.epochs=9"],
+    );
     let err = String::from_utf8_lossy(&o.stderr);
     assert_eq!(o.status.code(), Some(1));
-    assert!(err.contains("ok/lr0.1/seed1") && err.contains("new experiment directory"), "{err}");
+    assert!(
+        err.contains("ok/lr0.1/seed1") && err.contains("new experiment directory"),
+        "{err}"
+    );
+}
+
+#[test]
+fn shipped_fashion_configs_expand() {
+    let tmp = tempfile::tempdir().unwrap();
+    let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/fashion_mtl");
+    for (file, n) in [("quick.toml", 5 * 2 * 2), ("experiment.toml", 6 * 5 * 3)] {
+        let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+            .args(["experiment", "--dry-run", "--config"])
+            .arg(format!("{configs}/{file}"))
+            .arg("--out")
+            .arg(tmp.path().join(file))
+            .output()
+            .unwrap();
+        let out = String::from_utf8_lossy(&o.stdout);
+        assert!(
+            o.status.success(),
+            "{file}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+        assert!(out.starts_with(&format!("{n} runs")), "{file}: {out}");
+        assert!(out.contains("mtl_noisy/lr0.001/seed2"), "{file}: {out}");
+    }
 }

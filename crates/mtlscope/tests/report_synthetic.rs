@@ -22,12 +22,19 @@ const B: [(&str, [f64; 3]); 3] = [
 
 fn acc(variant: &str, task: &str, seed: usize) -> Option<f64> {
     let table = if task == "a" { &A } else { &B };
-    table.iter().find(|(v, _)| *v == variant).map(|(_, c)| c[seed])
+    table
+        .iter()
+        .find(|(v, _)| *v == variant)
+        .map(|(_, c)| c[seed])
 }
 
 fn write_run(dir: &Path, variant: &str, tasks: &[&str], kind: &str, seed: usize) {
     std::fs::create_dir_all(dir).unwrap();
-    let method = if kind == "aggregate" { "method = \"mgda\"\n" } else { "" };
+    let method = if kind == "aggregate" {
+        "method = \"mgda\"\n"
+    } else {
+        ""
+    };
     std::fs::write(
         dir.join("config.toml"),
         format!(
@@ -44,7 +51,11 @@ fn write_run(dir: &Path, variant: &str, tasks: &[&str], kind: &str, seed: usize)
         for t in tasks {
             let c = acc(variant, t, seed).unwrap();
             let rate = if multi { 15.0 } else { 10.0 };
-            let train = if e == 0 { 2.3 } else { 2.0 * 10f64.powf(-(e as f64) / rate) };
+            let train = if e == 0 {
+                2.3
+            } else {
+                2.0 * 10f64.powf(-(e as f64) / rate)
+            };
             let (l, a) = if e == 0 { (2.3, 0.1) } else { (1.0 - c, c) };
             writeln!(traj, "{e},{step},{t},train,{train},{}", 1.0 - train / 3.0).unwrap();
             writeln!(traj, "{e},{step},{t},val,{l},{a}").unwrap();
@@ -62,7 +73,10 @@ fn write_run(dir: &Path, variant: &str, tasks: &[&str], kind: &str, seed: usize)
     std::fs::write(dir.join("probes.csv"), probes).unwrap();
     std::fs::write(
         dir.join("run.json"),
-        format!("{{\"status\": \"completed\", \"seed\": {}, \"message\": \"\"}}", seed + 1),
+        format!(
+            "{{\"status\": \"completed\", \"seed\": {}, \"message\": \"\"}}",
+            seed + 1
+        ),
     )
     .unwrap();
 }
@@ -76,13 +90,23 @@ fn make_experiment(root: &Path) {
     ];
     for (v, tasks, kind) in variants {
         for s in 0..3 {
-            write_run(&root.join(format!("runs/{v}/seed{}", s + 1)), v, tasks, kind, s);
+            write_run(
+                &root.join(format!("runs/{v}/seed{}", s + 1)),
+                v,
+                tasks,
+                kind,
+                s,
+            );
         }
     }
     // A fourth STL seed that crashed: listed as not used, never averaged.
     let d = root.join("runs/stl_a/seed4");
     std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(d.join("run.json"), r#"{"status": "running", "message": "killed"}"#).unwrap();
+    std::fs::write(
+        d.join("run.json"),
+        r#"{"status": "running", "message": "killed"}"#,
+    )
+    .unwrap();
 }
 
 fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
@@ -91,12 +115,19 @@ fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     r.records()
         .map(|rec| {
             let rec = rec.unwrap();
-            h.iter().zip(rec.iter()).map(|(k, v)| (k.to_string(), v.to_string())).collect()
+            h.iter()
+                .zip(rec.iter())
+                .map(|(k, v)| (k.to_string(), v.to_string()))
+                .collect()
         })
         .collect()
 }
 
-fn get(rows: &[std::collections::HashMap<String, String>], keys: &[(&str, &str)], col: &str) -> f64 {
+fn get(
+    rows: &[std::collections::HashMap<String, String>],
+    keys: &[(&str, &str)],
+    col: &str,
+) -> f64 {
     let row = rows
         .iter()
         .find(|r| keys.iter().all(|(k, v)| r[*k] == *v))
@@ -121,7 +152,10 @@ fn report_gives_known_numbers_and_valid_figures() {
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(o.status.success(), "{err}");
     let index = exp.join("report/index.html");
-    assert_eq!(String::from_utf8_lossy(&o.stdout).trim(), index.display().to_string());
+    assert_eq!(
+        String::from_utf8_lossy(&o.stdout).trim(),
+        index.display().to_string()
+    );
     assert!(err.contains("stl_a/seed4 not used: running"), "{err}");
 
     // Transfer: header, Δ, ±2σ-derived range, direction-aware verdicts.
@@ -133,17 +167,29 @@ fn report_gives_known_numbers_and_valid_figures() {
     );
     let t = read_csv(&tables.join("transfer.csv"));
     let key = |v: &'static str, task: &'static str, m: &'static str| {
-        vec![("variant", v), ("task", task), ("metric", m), ("aggregate", "top10_val")]
+        vec![
+            ("variant", v),
+            ("task", task),
+            ("metric", m),
+            ("aggregate", "top10_val"),
+        ]
     };
     // a, MTL: Δ = 0.86 − 0.81 = 0.05; σ = 0.01 each → [0.01, 0.09] → positive.
     let k = key("mtl_ab", "a", "test_accuracy");
     assert!(close(get(&t, &k, "delta"), 0.05));
     assert!(close(get(&t, &k, "ci_low"), 0.01) && close(get(&t, &k, "ci_high"), 0.09));
-    assert!(t.iter().any(|r| r["variant"] == "mtl_ab" && r["task"] == "a" && r["metric"] == "test_accuracy" && r["transfer"] == "positive"));
+    assert!(t.iter().any(|r| r["variant"] == "mtl_ab"
+        && r["task"] == "a"
+        && r["metric"] == "test_accuracy"
+        && r["transfer"] == "positive"));
     // Same as a loss: Δ = −0.05, lower is better → still positive.
     let k = key("mtl_ab", "a", "test_loss");
     assert!(close(get(&t, &k, "delta"), -0.05));
-    assert!(t.iter().any(|r| r["variant"] == "mtl_ab" && r["task"] == "a" && r["metric"] == "test_loss" && r["aggregate"] == "final" && r["transfer"] == "positive"));
+    assert!(t.iter().any(|r| r["variant"] == "mtl_ab"
+        && r["task"] == "a"
+        && r["metric"] == "test_loss"
+        && r["aggregate"] == "final"
+        && r["transfer"] == "positive"));
     // b, MTL: Δ = 0.67 − 0.71 = −0.04, range [−0.08, 0] touches 0 → overlap → none.
     let k = key("mtl_ab", "b", "val_accuracy");
     assert!(close(get(&t, &k, "delta"), -0.04) && close(get(&t, &k, "ci_high"), 0.0));
@@ -151,9 +197,15 @@ fn report_gives_known_numbers_and_valid_figures() {
     let k = key("mgda_ab", "a", "val_accuracy");
     assert!(close(get(&t, &k, "delta"), 0.02));
     assert!(close(get(&t, &k, "ci_low"), -0.06) && close(get(&t, &k, "ci_high"), 0.10));
-    assert!(t.iter().filter(|r| r["variant"] == "mgda_ab" && r["task"] == "a").all(|r| r["transfer"] == "none"));
+    assert!(t
+        .iter()
+        .filter(|r| r["variant"] == "mgda_ab" && r["task"] == "a")
+        .all(|r| r["transfer"] == "none"));
     // b, MGDA: Δ = 0.02, σ = 0.01 → [−0.02, 0.06] → none.
-    assert!(close(get(&t, &key("mgda_ab", "b", "val_accuracy"), "delta"), 0.02));
+    assert!(close(
+        get(&t, &key("mgda_ab", "b", "val_accuracy"), "delta"),
+        0.02
+    ));
     assert_eq!(t.len(), 2 * 2 * 4 * 3);
 
     // Comparable-loss bins over [0.002, 2.3]: MTL reaches 0.02 (bin 14), STL all 20 bins.
@@ -174,17 +226,37 @@ fn report_gives_known_numbers_and_valid_figures() {
     }
     let g = read_csv(&tables.join("generalization_gap.csv"));
     for phase in ["early", "end"] {
-        let k = [("variant", "mtl_ab"), ("task", "a"), ("metric", "val_accuracy"), ("phase", phase)];
+        let k = [
+            ("variant", "mtl_ab"),
+            ("task", "a"),
+            ("metric", "val_accuracy"),
+            ("phase", phase),
+        ];
         assert!(close(get(&g, &k, "gap"), 0.05), "{phase}");
     }
     // End phase: the 3 lowest of 20 bins over the MTL range [0.02, 2.3].
-    let k = [("variant", "mtl_ab"), ("task", "a"), ("metric", "val_accuracy"), ("phase", "end")];
+    let k = [
+        ("variant", "mtl_ab"),
+        ("task", "a"),
+        ("metric", "val_accuracy"),
+        ("phase", "end"),
+    ];
     assert!(close(get(&g, &k, "loss_low"), 0.02));
-    assert!(close(get(&g, &k, "loss_high"), 0.02 * 115f64.powf(3.0 / 20.0)));
+    assert!(close(
+        get(&g, &k, "loss_high"),
+        0.02 * 115f64.powf(3.0 / 20.0)
+    ));
 
     // Probes: Fisher trace = epoch, max-20 over epochs 1..30 = mean(11..30) = 20.5.
     let p = read_csv(&tables.join("probe_aggregates.csv"));
-    assert!(close(get(&p, &[("variant", "stl_a"), ("task", "a"), ("probe", "fim_trace")], "mean"), 20.5));
+    assert!(close(
+        get(
+            &p,
+            &[("variant", "stl_a"), ("task", "a"), ("probe", "fim_trace")],
+            "mean"
+        ),
+        20.5
+    ));
 
     // Pareto: final val losses (1 − c): MTL (0.14, 0.33), MGDA (0.17, 0.27), STL (0.19, 0.29).
     // Reference 1.1 × 2.3 (untrained val loss) per task. Front = MTL, MGDA (STL dominated).
@@ -194,12 +266,22 @@ fn report_gives_known_numbers_and_valid_figures() {
     assert!((h[0]["front_hypervolume"].parse::<f64>().unwrap() - hv).abs() < 1e-9);
     let pr = read_csv(&tables.join("pareto.csv"));
     let on = |v: &str| pr.iter().find(|x| x["variant"] == v).unwrap()["on_front"].clone();
-    assert_eq!((on("mtl_ab"), on("mgda_ab"), on("stl")), ("true".into(), "true".into(), "false".into()));
+    assert_eq!(
+        (on("mtl_ab"), on("mgda_ab"), on("stl")),
+        ("true".into(), "true".into(), "false".into())
+    );
 
     // SMTO: MGDA vs UMTG on a: test accuracy %Δ = 100 (0.83 − 0.86)/0.86.
     let s = read_csv(&tables.join("smto.csv"));
-    let k = [("variant", "mgda_ab"), ("task", "a"), ("factor", "fim_trace")];
-    assert!(close(get(&s, &k, "test_accuracy_pct_change"), 100.0 * (0.83 - 0.86) / 0.86));
+    let k = [
+        ("variant", "mgda_ab"),
+        ("task", "a"),
+        ("factor", "fim_trace"),
+    ];
+    assert!(close(
+        get(&s, &k, "test_accuracy_pct_change"),
+        100.0 * (0.83 - 0.86) / 0.86
+    ));
     assert!(close(get(&s, &k, "factor_pct_change"), 0.0));
 
     // Figures: valid SVG and PNG, not blank.
@@ -215,8 +297,14 @@ fn report_gives_known_numbers_and_valid_figures() {
     ];
     for stem in stems {
         let svg = std::fs::read_to_string(figs.join(format!("{stem}.svg"))).unwrap();
-        assert!(svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"), "{stem}");
-        assert!(svg.contains("<text") && (svg.contains("<polyline") || svg.contains("<circle")), "{stem}");
+        assert!(
+            svg.trim_start().starts_with("<svg") && svg.trim_end().ends_with("</svg>"),
+            "{stem}"
+        );
+        assert!(
+            svg.contains("<text") && (svg.contains("<polyline") || svg.contains("<circle")),
+            "{stem}"
+        );
         let decoder = png::Decoder::new(std::io::BufReader::new(
             std::fs::File::open(figs.join(format!("{stem}.png"))).unwrap(),
         ));
@@ -225,10 +313,14 @@ fn report_gives_known_numbers_and_valid_figures() {
         let info = reader.next_frame(&mut buf).unwrap();
         assert!(info.width >= 500 && info.height >= 380);
         let px = info.color_type.samples();
-        let colours: std::collections::HashSet<&[u8]> = buf[..info.buffer_size()].chunks(px).collect();
+        let colours: std::collections::HashSet<&[u8]> =
+            buf[..info.buffer_size()].chunks(px).collect();
         assert!(colours.len() > 20, "{stem}: only {} colours", colours.len());
         let html = std::fs::read_to_string(&index).unwrap();
-        assert!(html.contains(&format!("figures/{stem}.svg")), "{stem} not in index.html");
+        assert!(
+            html.contains(&format!("figures/{stem}.svg")),
+            "{stem} not in index.html"
+        );
     }
     let html = std::fs::read_to_string(&index).unwrap();
     assert!(!html.contains("<script"));
@@ -245,7 +337,11 @@ fn malformed_csv_names_the_file() {
     let exp = tmp.path().join("exp");
     make_experiment(&exp);
     let bad = exp.join("runs/mtl_ab/seed2/trajectory.csv");
-    std::fs::write(&bad, "epoch,step,task,split,loss,accuracy\n1,10,a,train,notanumber,0.5\n").unwrap();
+    std::fs::write(
+        &bad,
+        "epoch,step,task,split,loss,accuracy\n1,10,a,train,notanumber,0.5\n",
+    )
+    .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
         .arg("report")
         .arg(&exp)
@@ -253,5 +349,8 @@ fn malformed_csv_names_the_file() {
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
     assert!(!o.status.success());
-    assert!(err.contains("runs/mtl_ab/seed2/trajectory.csv") && err.contains("row 2"), "{err}");
+    assert!(
+        err.contains("runs/mtl_ab/seed2/trajectory.csv") && err.contains("row 2"),
+        "{err}"
+    );
 }

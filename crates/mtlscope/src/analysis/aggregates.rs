@@ -172,7 +172,10 @@ pub fn metric_aggregate(run: &RunData, task: &str, metric: Metric, agg: Aggregat
 pub fn probe_aggregate_kind(probe: &str) -> Aggregate {
     if probe.starts_with("fim_trace") {
         Aggregate::Max20
-    } else if probe.starts_with("conflict") || probe.starts_with("intertask") || probe.starts_with("intersample") {
+    } else if probe.starts_with("conflict")
+        || probe.starts_with("intertask")
+        || probe.starts_with("intersample")
+    {
         Aggregate::Mean
     } else {
         Aggregate::Last20
@@ -217,16 +220,27 @@ mod tests {
     fn top10_val_uses_best_val_checkpoints_and_skips_epoch0() {
         // 12 checkpoints after epoch 0; val accuracy rises except one dip, so the 10 best are
         // steps 30..120 except step 60 (the dip): val 0.3..0.9 pattern below.
-        let val: Vec<f64> = vec![0.99, 0.1, 0.2, 0.3, 0.4, 0.5, 0.05, 0.7, 0.8, 0.81, 0.82, 0.83, 0.84];
+        let val: Vec<f64> = vec![
+            0.99, 0.1, 0.2, 0.3, 0.4, 0.5, 0.05, 0.7, 0.8, 0.81, 0.82, 0.83, 0.84,
+        ];
         let test: Vec<f64> = (0..13).map(|i| i as f64).collect();
         let r = run_with(&val, &test);
         let m = Metric::new(Split::Test, Quantity::Accuracy);
         // Best 10 val among steps 1..=12 (epoch-0's 0.99 excluded): all but indices 1 and 6.
-        let expect: f64 = [2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0].iter().sum::<f64>() / 10.0;
-        assert_eq!(metric_aggregate(&r, "a", m, Aggregate::Top10Val), Some(expect));
+        let expect: f64 = [2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
+            .iter()
+            .sum::<f64>()
+            / 10.0;
+        assert_eq!(
+            metric_aggregate(&r, "a", m, Aggregate::Top10Val),
+            Some(expect)
+        );
         // Loss metric ranks by lowest val loss = highest val acc here: same checkpoints.
         let ml = Metric::new(Split::Test, Quantity::Loss);
-        assert!((metric_aggregate(&r, "a", ml, Aggregate::Top10Val).unwrap() - (1.0 - expect)).abs() < 1e-12);
+        assert!(
+            (metric_aggregate(&r, "a", ml, Aggregate::Top10Val).unwrap() - (1.0 - expect)).abs()
+                < 1e-12
+        );
         assert_eq!(metric_aggregate(&r, "a", m, Aggregate::Final), Some(12.0));
     }
 

@@ -106,7 +106,13 @@ fn seed_values_in(runs: &[&RunData], task: &str, metric: Metric, lo: f64, hi: f6
         .collect()
 }
 
-fn seed_values_in_bin(runs: &[&RunData], task: &str, metric: Metric, edges: &[f64], bin: usize) -> Vec<f64> {
+fn seed_values_in_bin(
+    runs: &[&RunData],
+    task: &str,
+    metric: Metric,
+    edges: &[f64],
+    bin: usize,
+) -> Vec<f64> {
     runs.iter()
         .filter_map(|r| {
             let v: Vec<f64> = loss_metric_pairs(r, task, metric)
@@ -164,7 +170,11 @@ pub struct PhaseRow {
 }
 
 /// The early and end-of-training loss ranges for these runs (see module docs).
-pub fn phase_ranges(stl: &[&RunData], mtl: &[&RunData], task: &str) -> Vec<(&'static str, f64, f64)> {
+pub fn phase_ranges(
+    stl: &[&RunData],
+    mtl: &[&RunData],
+    task: &str,
+) -> Vec<(&'static str, f64, f64)> {
     let all: Vec<&RunData> = stl.iter().chain(mtl).copied().collect();
     let mut out = Vec::new();
     if let Some((lo, hi)) = loss_range(&all, task) {

@@ -49,7 +49,10 @@ fn mean(v: &[f64]) -> f64 {
 }
 
 /// Points and correlations for every task that has an STL baseline.
-pub fn conflict_analysis(groups: &Groups, probes: &[String]) -> (Vec<ConflictPoint>, Vec<ConflictCorrelation>) {
+pub fn conflict_analysis(
+    groups: &Groups,
+    probes: &[String],
+) -> (Vec<ConflictPoint>, Vec<ConflictCorrelation>) {
     let train_loss = Metric::new(Split::Train, Quantity::Loss);
     let test_acc = Metric::new(Split::Test, Quantity::Accuracy);
     let mut points = Vec::new();

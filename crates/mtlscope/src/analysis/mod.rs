@@ -158,12 +158,21 @@ impl<'a> Groups<'a> {
 }
 
 /// Selection score of one run: the aggregate of the selection metric, averaged over the
-/// selection tasks the run has (all its tasks when none are named).
-pub fn run_score(run: &RunData, metric: Metric, agg: Aggregate, tasks: Option<&[String]>) -> Option<f64> {
-    let names: Vec<&String> = match tasks {
+/// selection tasks the run has (all its tasks when none are named or it has none of them,
+/// e.g. the STL baseline of an auxiliary task).
+pub fn run_score(
+    run: &RunData,
+    metric: Metric,
+    agg: Aggregate,
+    tasks: Option<&[String]>,
+) -> Option<f64> {
+    let mut names: Vec<&String> = match tasks {
         Some(ts) => run.tasks.iter().filter(|t| ts.contains(t)).collect(),
         None => run.tasks.iter().collect(),
     };
+    if names.is_empty() {
+        names = run.tasks.iter().collect();
+    }
     let vals: Vec<f64> = names
         .iter()
         .filter_map(|t| metric_aggregate(run, t, metric, agg))

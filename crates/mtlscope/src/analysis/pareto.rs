@@ -36,7 +36,10 @@ pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> Result<f64> {
             "hypervolume: point {p:?} has {} objectives, reference has {d}",
             p.len()
         );
-        ensure!(p.iter().all(|x| !x.is_nan()), "hypervolume: point {p:?} has NaN");
+        ensure!(
+            p.iter().all(|x| !x.is_nan()),
+            "hypervolume: point {p:?} has NaN"
+        );
     }
     let pts: Vec<Vec<f64>> = points
         .iter()
@@ -55,7 +58,11 @@ fn hv(mut pts: Vec<Vec<f64>>, r: &[f64]) -> f64 {
         return r[0] - pts.iter().map(|p| p[0]).fold(f64::INFINITY, f64::min);
     }
     if d == 2 {
-        pts.sort_by(|a, b| a[0].partial_cmp(&b[0]).unwrap().then(a[1].partial_cmp(&b[1]).unwrap()));
+        pts.sort_by(|a, b| {
+            a[0].partial_cmp(&b[0])
+                .unwrap()
+                .then(a[1].partial_cmp(&b[1]).unwrap())
+        });
         let mut vol = 0.0;
         let mut best_y = r[1];
         for p in &pts {
@@ -70,7 +77,11 @@ fn hv(mut pts: Vec<Vec<f64>>, r: &[f64]) -> f64 {
     let mut vol = 0.0;
     for i in 0..pts.len() {
         let z = pts[i][d - 1];
-        let z_next = if i + 1 < pts.len() { pts[i + 1][d - 1] } else { r[d - 1] };
+        let z_next = if i + 1 < pts.len() {
+            pts[i + 1][d - 1]
+        } else {
+            r[d - 1]
+        };
         if z_next <= z {
             continue;
         }

@@ -35,7 +35,10 @@ pub struct SmtoRow {
 }
 
 /// The UMTG variant with the same task set as `v`.
-pub fn baseline_of<'g, 'a>(groups: &'g Groups<'a>, v: &VariantGroup) -> Option<&'g VariantGroup<'a>> {
+pub fn baseline_of<'g, 'a>(
+    groups: &'g Groups<'a>,
+    v: &VariantGroup,
+) -> Option<&'g VariantGroup<'a>> {
     let mut key = v.tasks.clone();
     key.sort();
     groups.variants.iter().find(|u| {
@@ -71,7 +74,12 @@ pub fn smto_table(groups: &Groups, probes: &[String]) -> Vec<SmtoRow> {
                     continue;
                 }
                 let agg = probe_aggregate_kind(p);
-                factors.push((p.clone(), agg, m(v.probe_values(task, p, agg)), m(u.probe_values(task, p, agg))));
+                factors.push((
+                    p.clone(),
+                    agg,
+                    m(v.probe_values(task, p, agg)),
+                    m(u.probe_values(task, p, agg)),
+                ));
             }
             for (factor, agg, s, b) in factors {
                 if !(s.is_finite() && b.is_finite()) {

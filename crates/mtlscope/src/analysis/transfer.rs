@@ -54,7 +54,11 @@ pub struct TransferRow {
 }
 
 /// Compare `mtl` with `stl` values; `higher_is_better` orients the verdict.
-pub fn compare(stl: &[f64], mtl: &[f64], higher_is_better: bool) -> (Summary, Summary, f64, f64, f64, Transfer) {
+pub fn compare(
+    stl: &[f64],
+    mtl: &[f64],
+    higher_is_better: bool,
+) -> (Summary, Summary, f64, f64, f64, Transfer) {
     let (s, m) = (Summary::of(stl), Summary::of(mtl));
     let (d, lo, hi, sig) = delta(&s, &m);
     let t = if !sig {
@@ -155,9 +159,15 @@ mod tests {
         assert!((d - 0.11).abs() < 1e-12 && (lo - 0.05).abs() < 1e-12 && (hi - 0.17).abs() < 1e-12);
         assert_eq!(t, Transfer::Positive);
         // Same numbers as losses: higher MTL loss → negative.
-        assert_eq!(compare(&[0.7, 0.71, 0.72], &[0.8, 0.82, 0.84], false).5, Transfer::Negative);
+        assert_eq!(
+            compare(&[0.7, 0.71, 0.72], &[0.8, 0.82, 0.84], false).5,
+            Transfer::Negative
+        );
         // Overlap → none.
-        assert_eq!(compare(&[0.7, 0.8, 0.9], &[0.75, 0.85, 0.95], true).5, Transfer::None);
+        assert_eq!(
+            compare(&[0.7, 0.8, 0.9], &[0.75, 0.85, 0.95], true).5,
+            Transfer::None
+        );
         // One seed each: no σ, no verdict.
         assert_eq!(compare(&[0.7], &[0.9], true).5, Transfer::None);
     }

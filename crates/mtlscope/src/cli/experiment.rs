@@ -41,11 +41,12 @@ pub struct Args {
 pub fn run(args: Args) -> Result<ExitCode> {
     let text = std::fs::read_to_string(&args.config)
         .with_context(|| format!("reading {}", args.config.display()))?;
-    let (exp_sets, run_sets): (Vec<String>, Vec<String>) = args.set.iter().cloned().partition(|s| {
-        ["experiment.", "selection.", "grid."]
-            .iter()
-            .any(|p| s.starts_with(p))
-    });
+    let (exp_sets, run_sets): (Vec<String>, Vec<String>) =
+        args.set.iter().cloned().partition(|s| {
+            ["experiment.", "selection.", "grid."]
+                .iter()
+                .any(|p| s.starts_with(p))
+        });
     let text = ExperimentConfig::apply_sets(&text, &exp_sets)?;
     let mut cfg = ExperimentConfig::from_text(&text, &args.config)?;
     for s in &run_sets {
@@ -81,10 +82,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     if args.dry_run {
-        println!("{} runs ({} variants × {} grid points × {} seeds)", plan.runs.len(),
+        println!(
+            "{} runs ({} variants × {} grid points × {} seeds)",
+            plan.runs.len(),
             plan.variants.len(),
             plan.grid.values().map(|v| v.len()).product::<usize>(),
-            plan.seeds.len());
+            plan.seeds.len()
+        );
         for r in &plan.runs {
             let state = read_status(&exp_dir.join(&r.dir))
                 .ok()
@@ -97,7 +101,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     }
 
     std::fs::create_dir_all(exp_dir).with_context(|| format!("creating {}", exp_dir.display()))?;
-    std::fs::write(&base_dst, &base_text).with_context(|| format!("writing {}", base_dst.display()))?;
+    std::fs::write(&base_dst, &base_text)
+        .with_context(|| format!("writing {}", base_dst.display()))?;
     plan.save(exp_dir)?;
 
     let program = match args.trainer {

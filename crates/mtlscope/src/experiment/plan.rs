@@ -209,7 +209,8 @@ impl ExperimentConfig {
             std::fs::read_to_string(path).with_context(|| format!("reading {}", path.display()))?;
         let cfg: ExperimentConfig =
             toml::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-        cfg.check().with_context(|| format!("checking {}", path.display()))?;
+        cfg.check()
+            .with_context(|| format!("checking {}", path.display()))?;
         Ok(cfg)
     }
 
@@ -237,12 +238,16 @@ impl ExperimentConfig {
     pub fn from_text(text: &str, origin: &Path) -> Result<Self> {
         let cfg: ExperimentConfig =
             toml::from_str(text).with_context(|| format!("parsing {}", origin.display()))?;
-        cfg.check().with_context(|| format!("checking {}", origin.display()))?;
+        cfg.check()
+            .with_context(|| format!("checking {}", origin.display()))?;
         Ok(cfg)
     }
 
     fn check(&self) -> Result<()> {
-        ensure!(!self.experiment.seeds.is_empty(), "experiment.seeds is empty");
+        ensure!(
+            !self.experiment.seeds.is_empty(),
+            "experiment.seeds is empty"
+        );
         let mut seen = std::collections::HashSet::new();
         for s in &self.experiment.seeds {
             ensure!(seen.insert(*s), "experiment.seeds lists seed {s} twice");
@@ -252,8 +257,7 @@ impl ExperimentConfig {
         for v in &self.variants {
             ensure!(
                 !v.name.is_empty()
-                    && v
-                        .name
+                    && v.name
                         .chars()
                         .all(|c| c.is_ascii_alphanumeric() || "_.-".contains(c)),
                 "variant name `{}` must be non-empty and use only [A-Za-z0-9_.-]",
@@ -272,7 +276,10 @@ impl ExperimentConfig {
         for (k, vals) in &self.grid {
             check_key(k).context("[grid]")?;
             ensure!(!vals.is_empty(), "grid key `{k}` has no values");
-            ensure!(k != "train.seed", "grid sweeps train.seed; use experiment.seeds");
+            ensure!(
+                k != "train.seed",
+                "grid sweeps train.seed; use experiment.seeds"
+            );
         }
         for k in self.experiment.set.keys() {
             check_key(k).context("experiment.set")?;
@@ -382,7 +389,10 @@ pub fn toml_text(v: &toml::Value) -> String {
                 .unwrap_or_else(|_| format!("{s:?}"))
         }
         toml::Value::Float(f) => format_float(*f),
-        toml::Value::Array(a) => format!("[{}]", a.iter().map(toml_text).collect::<Vec<_>>().join(", ")),
+        toml::Value::Array(a) => format!(
+            "[{}]",
+            a.iter().map(toml_text).collect::<Vec<_>>().join(", ")
+        ),
         other => other.to_string(),
     }
 }
@@ -447,8 +457,8 @@ impl Plan {
     /// Read `EXP_DIR/plan.json`.
     pub fn load(exp_dir: &Path) -> Result<Self> {
         let path = exp_dir.join(PLAN_FILE);
-        let text =
-            std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
+        let text = std::fs::read_to_string(&path)
+            .with_context(|| format!("reading {}", path.display()))?;
         serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))
     }
 
@@ -603,7 +613,11 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
         assert_eq!(ids[1], "stl_a/lr0.01-bs32/seed2");
         assert_eq!(ids[2], "stl_a/lr0.01-bs64/seed1");
         assert!(ids.contains(&"mgda_ab/lr0.001-bs64/seed2"));
-        let r = plan.runs.iter().find(|r| r.id == "mgda_ab/lr0.001-bs64/seed2").unwrap();
+        let r = plan
+            .runs
+            .iter()
+            .find(|r| r.id == "mgda_ab/lr0.001-bs64/seed2")
+            .unwrap();
         assert_eq!(
             r.overrides,
             vec![
@@ -635,10 +649,16 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
     #[test]
     fn unknown_key_is_named() {
         let bad = CFG.replace("seeds = [1, 2]", "seeds = [1, 2]\nsedes = 3");
-        let err = format!("{:#}", ExperimentConfig::from_text(&bad, Path::new("x.toml")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            ExperimentConfig::from_text(&bad, Path::new("x.toml")).unwrap_err()
+        );
         assert!(err.contains("sedes"), "{err}");
         let bad = CFG.replace("label = \"MGDA a+b\"", "lable = \"x\"");
-        let err = format!("{:#}", ExperimentConfig::from_text(&bad, Path::new("x.toml")).unwrap_err());
+        let err = format!(
+            "{:#}",
+            ExperimentConfig::from_text(&bad, Path::new("x.toml")).unwrap_err()
+        );
         assert!(err.contains("lable"), "{err}");
     }
 
@@ -652,7 +672,10 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
 
     #[test]
     fn set_values_parse_as_toml_else_string() {
-        assert_eq!(parse_set("optim.lr=0.001").unwrap().1, toml::Value::Float(0.001));
+        assert_eq!(
+            parse_set("optim.lr=0.001").unwrap().1,
+            toml::Value::Float(0.001)
+        );
         assert_eq!(
             parse_set("objective.method=mgda").unwrap().1,
             toml::Value::String("mgda".into())

@@ -230,7 +230,9 @@ impl Runner {
 
 /// `EXP_DIR/logs/<id with / → __>.log`.
 pub fn log_path(exp_dir: &Path, id: &str) -> PathBuf {
-    exp_dir.join("logs").join(format!("{}.log", id.replace('/', "__")))
+    exp_dir
+        .join("logs")
+        .join(format!("{}.log", id.replace('/', "__")))
 }
 
 fn last_line(path: &Path) -> String {

@@ -38,10 +38,10 @@ fn ms(s: &Summary) -> String {
 }
 
 fn figure_html(h: &mut String, fig: &Figure) {
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<figure><img src=\"figures/{s}.svg\" alt=\"{t}\"><figcaption><b>{t}.</b> {c} \
-         <a href=\"figures/{s}.svg\">SVG</a> · <a href=\"figures/{s}.png\">PNG</a></figcaption></figure>\n",
+         <a href=\"figures/{s}.svg\">SVG</a> · <a href=\"figures/{s}.png\">PNG</a></figcaption></figure>",
         s = esc(&fig.stem),
         t = esc(&fig.title),
         c = esc(&fig.caption)
@@ -49,10 +49,10 @@ fn figure_html(h: &mut String, fig: &Figure) {
 }
 
 fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str) {
-    let _ = write!(
+    let _ = writeln!(
         h,
         "<table><tr><th>variant</th><th>task</th><th>{metric_header}</th><th>aggregate</th>\
-         <th>STL mean</th><th>MTL mean</th><th>Δ = MTL − STL</th><th>Δ range from ±2σ</th><th>transfer</th></tr>\n"
+         <th>STL mean</th><th>MTL mean</th><th>Δ = MTL − STL</th><th>Δ range from ±2σ</th><th>transfer</th></tr>"
     );
     for r in rows {
         let mark = match r.transfer.name() {
@@ -117,7 +117,11 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
             let _ = write!(h, "<li>{}</li>", esc(w));
         }
         if warnings.len() > 30 {
-            let _ = write!(h, "<li>… and {} more (see tables/runs.csv)</li>", warnings.len() - 30);
+            let _ = write!(
+                h,
+                "<li>… and {} more (see tables/runs.csv)</li>",
+                warnings.len() - 30
+            );
         }
         h.push_str("</ul></div>\n");
     }
@@ -174,7 +178,11 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
              <a href=\"tables/selection.csv\">selection.csv</a>.</p>",
             format!("{:?}", sel.aggregate).to_lowercase(),
             sel.metric.name(),
-            esc(&sel.tasks.as_ref().map(|t| t.join(", ")).unwrap_or_else(|| "all of the variant's tasks".into()))
+            esc(&sel
+                .tasks
+                .as_ref()
+                .map(|t| t.join(", "))
+                .unwrap_or_else(|| "all of the variant's tasks".into()))
         );
         h.push_str("<table><tr><th>variant</th><th>grid point</th><th>score (mean)</th><th>seeds scored</th></tr>\n");
         for s in &g.selections {
@@ -246,7 +254,15 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     if !res.probe_summary.is_empty() {
         h.push_str("<p>Probe aggregates per variant (mean ± 2σ over seeds): <a href=\"tables/probe_aggregates.csv\">probe_aggregates.csv</a>.</p><table><tr><th>variant</th><th>task</th><th>probe</th><th>aggregate</th><th>value</th></tr>\n");
         for (v, t, p, a, s) in &res.probe_summary {
-            let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>", esc(v), esc(t), esc(p), a.name(), ms(s));
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(v),
+                esc(t),
+                esc(p),
+                a.name(),
+                ms(s)
+            );
         }
         h.push_str("</table>\n");
     }
@@ -272,7 +288,11 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
                 esc(&c.task),
                 esc(&c.effect),
                 c.n,
-                if c.r.is_finite() { format!("{:.3}", c.r) } else { "n/a (< 3 variants)".into() }
+                if c.r.is_finite() {
+                    format!("{:.3}", c.r)
+                } else {
+                    "n/a (< 3 variants)".into()
+                }
             );
         }
         h.push_str("</table>\n");
@@ -305,10 +325,10 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         figure_html(&mut h, f);
     }
     for s in &res.pareto {
-        let _ = write!(
+        let _ = writeln!(
             h,
             "<p>Task set {}: reference point ({}) = 1.1 × the largest final or untrained validation loss per task; front hypervolume {}.</p>\
-             <table><tr><th>variant</th>{}<th>on front</th><th>hypervolume alone</th></tr>\n",
+             <table><tr><th>variant</th>{}<th>on front</th><th>hypervolume alone</th></tr>",
             esc(&s.tasks.join(" + ")),
             s.reference.iter().map(|r| num(*r)).collect::<Vec<_>>().join(", "),
             num(s.hypervolume),
@@ -319,7 +339,10 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
                 h,
                 "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
                 esc(&p.label),
-                p.losses.iter().map(|l| format!("<td>{}</td>", num(*l))).collect::<String>(),
+                p.losses
+                    .iter()
+                    .map(|l| format!("<td>{}</td>", num(*l)))
+                    .collect::<String>(),
                 if p.on_front { "yes" } else { "no" },
                 num(p.hypervolume)
             );
@@ -328,9 +351,17 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     }
 
     if !res.data.excluded.is_empty() {
-        h.push_str("<h2>Runs not used</h2><table><tr><th>run</th><th>status</th><th>message</th></tr>\n");
+        h.push_str(
+            "<h2>Runs not used</h2><table><tr><th>run</th><th>status</th><th>message</th></tr>\n",
+        );
         for e in &res.data.excluded {
-            let _ = writeln!(h, "<tr><td>{}</td><td>{}</td><td>{}</td></tr>", esc(&e.id), esc(&e.status), esc(&e.message));
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.id),
+                esc(&e.status),
+                esc(&e.message)
+            );
         }
         h.push_str("</table>\n");
     }

@@ -8,7 +8,10 @@ use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 
-use crate::analysis::aggregates::{metric_aggregate, probe_aggregate_kind, series_aggregate, Aggregate, Metric, Quantity, TRANSFER_METRICS};
+use crate::analysis::aggregates::{
+    metric_aggregate, probe_aggregate_kind, series_aggregate, Aggregate, Metric, Quantity,
+    TRANSFER_METRICS,
+};
 use crate::analysis::comparable_loss::{binned, phases, BinRow, PhaseRow};
 use crate::analysis::conflict::{conflict_analysis, ConflictCorrelation, ConflictPoint};
 use crate::analysis::pareto::{pareto_sets, ParetoSet};
@@ -96,13 +99,17 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
         .collect();
     for t in &groups.tasks {
         if groups.stl_for(t).is_none() && !groups.mtl_with(t).is_empty() {
-            warnings.push(format!("task {t} has no STL variant: no transfer figures for it"));
+            warnings.push(format!(
+                "task {t} has no STL variant: no transfer figures for it"
+            ));
         }
     }
     let figs_dir = out.join("figures");
     let tables_dir = out.join("tables");
-    std::fs::create_dir_all(&figs_dir).with_context(|| format!("creating {}", figs_dir.display()))?;
-    std::fs::create_dir_all(&tables_dir).with_context(|| format!("creating {}", tables_dir.display()))?;
+    std::fs::create_dir_all(&figs_dir)
+        .with_context(|| format!("creating {}", figs_dir.display()))?;
+    std::fs::create_dir_all(&tables_dir)
+        .with_context(|| format!("creating {}", tables_dir.display()))?;
 
     let mut probes: Vec<String> = Vec::new();
     for r in &data.runs {
@@ -130,12 +137,24 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
     let mut bins = Vec::new();
     let mut phase_rows = Vec::new();
     for t in &groups.tasks {
-        let Some(stl) = groups.stl_for(t) else { continue };
+        let Some(stl) = groups.stl_for(t) else {
+            continue;
+        };
         for v in groups.mtl_with(t) {
             for q in [Quantity::Accuracy, Quantity::Loss] {
                 let m = Metric::new(Split::Val, q);
-                bins.push((v.name.clone(), t.clone(), m.name(), binned(&stl.runs, &v.runs, t, m)));
-                phase_rows.push((v.name.clone(), t.clone(), m.name(), phases(&stl.runs, &v.runs, t, m)));
+                bins.push((
+                    v.name.clone(),
+                    t.clone(),
+                    m.name(),
+                    binned(&stl.runs, &v.runs, t, m),
+                ));
+                phase_rows.push((
+                    v.name.clone(),
+                    t.clone(),
+                    m.name(),
+                    phases(&stl.runs, &v.runs, t, m),
+                ));
             }
         }
     }
@@ -147,7 +166,10 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
         ("fig1", plots::generalization::figures(&groups, &figs_dir)?),
         ("fig2", plots::comparable_loss::figures(&groups, &figs_dir)?),
         ("fig3", plots::probes::figures(&groups, &figs_dir)?),
-        ("fig5", plots::conflict::figures(&groups, &conflict_points, &conflict_corrs, &figs_dir)?),
+        (
+            "fig5",
+            plots::conflict::figures(&groups, &conflict_points, &conflict_corrs, &figs_dir)?,
+        ),
         ("fig4", plots::smto::figures(&groups, &smto, &figs_dir)?),
         ("fig7", plots::pareto::figures(&pareto, &figs_dir)?),
     ];
@@ -178,7 +200,16 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
 
 /// Header of `tables/transfer.csv` (and `probe_transfer.csv`).
 pub const TRANSFER_HEADER: [&str; 10] = [
-    "variant", "task", "metric", "aggregate", "stl_mean", "mtl_mean", "delta", "ci_low", "ci_high", "transfer",
+    "variant",
+    "task",
+    "metric",
+    "aggregate",
+    "stl_mean",
+    "mtl_mean",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "transfer",
 ];
 
 fn write_transfer(path: &Path, rows: &[TransferRow]) -> Result<()> {
@@ -213,7 +244,17 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
 
     // runs.csv: every planned run, its state, and whether the report uses it.
     let mut w = csv_writer(&dir.join("runs.csv"))?;
-    w.write_record(["run_id", "variant", "seed", "grid", "kind", "objective", "tasks", "status", "used"])?;
+    w.write_record([
+        "run_id",
+        "variant",
+        "seed",
+        "grid",
+        "kind",
+        "objective",
+        "tasks",
+        "status",
+        "used",
+    ])?;
     for r in &data.runs {
         w.write_record([
             r.id.clone(),
@@ -245,7 +286,9 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
 
     // Long-form trajectories and probes of every completed run (pandas/polars-ready).
     let mut w = csv_writer(&dir.join("trajectories.csv"))?;
-    w.write_record(["run_id", "variant", "seed", "grid", "epoch", "step", "task", "split", "loss", "accuracy"])?;
+    w.write_record([
+        "run_id", "variant", "seed", "grid", "epoch", "step", "task", "split", "loss", "accuracy",
+    ])?;
     for r in &data.runs {
         for ((task, split), pts) in &r.trajectory {
             for p in pts {
@@ -266,7 +309,9 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     }
     w.flush()?;
     let mut w = csv_writer(&dir.join("probes.csv"))?;
-    w.write_record(["run_id", "variant", "seed", "grid", "step", "task", "probe", "value"])?;
+    w.write_record([
+        "run_id", "variant", "seed", "grid", "step", "task", "probe", "value",
+    ])?;
     for r in &data.runs {
         for ((task, probe), pts) in &r.probes {
             for (s, v) in pts {
@@ -287,7 +332,16 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
 
     // Per-run aggregates: what every mean in the other tables is computed from.
     let mut w = csv_writer(&dir.join("aggregates.csv"))?;
-    w.write_record(["run_id", "variant", "seed", "grid", "task", "metric", "aggregate", "value"])?;
+    w.write_record([
+        "run_id",
+        "variant",
+        "seed",
+        "grid",
+        "task",
+        "metric",
+        "aggregate",
+        "value",
+    ])?;
     for r in &data.runs {
         for t in &r.tasks {
             let mut rows: Vec<(String, Aggregate, Option<f64>)> = Vec::new();
@@ -297,8 +351,16 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
                 }
             }
             let tl = Metric::new(Split::Train, Quantity::Loss);
-            rows.push((tl.name(), Aggregate::Min, metric_aggregate(r, t, tl, Aggregate::Min)));
-            rows.push((tl.name(), Aggregate::Final, metric_aggregate(r, t, tl, Aggregate::Final)));
+            rows.push((
+                tl.name(),
+                Aggregate::Min,
+                metric_aggregate(r, t, tl, Aggregate::Min),
+            ));
+            rows.push((
+                tl.name(),
+                Aggregate::Final,
+                metric_aggregate(r, t, tl, Aggregate::Final),
+            ));
             for p in r.probe_names(t) {
                 let a = probe_aggregate_kind(&p);
                 rows.push((p.clone(), a, series_aggregate(r.probe(t, &p), a)));
@@ -323,7 +385,16 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
 
     let sel = &data.plan.selection;
     let mut w = csv_writer(&dir.join("selection.csv"))?;
-    w.write_record(["variant", "grid", "metric", "aggregate", "tasks", "score_mean", "seeds_scored", "selected"])?;
+    w.write_record([
+        "variant",
+        "grid",
+        "metric",
+        "aggregate",
+        "tasks",
+        "score_mean",
+        "seeds_scored",
+        "selected",
+    ])?;
     for s in &res.groups.selections {
         for (tag, score, n) in &s.scores {
             w.write_record([
@@ -331,7 +402,10 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
                 tag.clone(),
                 sel.metric.name().into(),
                 format!("{:?}", sel.aggregate).to_lowercase(),
-                sel.tasks.as_ref().map(|t| t.join("+")).unwrap_or_else(|| "all".into()),
+                sel.tasks
+                    .as_ref()
+                    .map(|t| t.join("+"))
+                    .unwrap_or_else(|| "all".into()),
                 f(*score),
                 n.to_string(),
                 (*tag == s.grid_tag).to_string(),
@@ -346,14 +420,34 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     let mut w = csv_writer(&dir.join("probe_aggregates.csv"))?;
     w.write_record(["variant", "task", "probe", "aggregate", "mean", "std", "n"])?;
     for (v, t, p, a, s) in &res.probe_summary {
-        w.write_record([v.clone(), t.clone(), p.clone(), a.name().into(), f(s.mean), f(s.std), s.n.to_string()])?;
+        w.write_record([
+            v.clone(),
+            t.clone(),
+            p.clone(),
+            a.name().into(),
+            f(s.mean),
+            f(s.std),
+            s.n.to_string(),
+        ])?;
     }
     w.flush()?;
 
     let mut w = csv_writer(&dir.join("comparable_loss.csv"))?;
     w.write_record([
-        "variant", "task", "metric", "bin", "loss_low", "loss_high", "stl_mean", "stl_std", "stl_n", "mtl_mean",
-        "mtl_std", "mtl_n", "gap", "significant",
+        "variant",
+        "task",
+        "metric",
+        "bin",
+        "loss_low",
+        "loss_high",
+        "stl_mean",
+        "stl_std",
+        "stl_n",
+        "mtl_mean",
+        "mtl_std",
+        "mtl_n",
+        "gap",
+        "significant",
     ])?;
     for (v, t, m, rows) in &res.bins {
         for b in rows {
@@ -378,8 +472,20 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     w.flush()?;
     let mut w = csv_writer(&dir.join("generalization_gap.csv"))?;
     w.write_record([
-        "variant", "task", "metric", "phase", "loss_low", "loss_high", "stl_mean", "stl_std", "stl_n", "mtl_mean",
-        "mtl_std", "mtl_n", "gap", "significant",
+        "variant",
+        "task",
+        "metric",
+        "phase",
+        "loss_low",
+        "loss_high",
+        "stl_mean",
+        "stl_std",
+        "stl_n",
+        "mtl_mean",
+        "mtl_std",
+        "mtl_n",
+        "gap",
+        "significant",
     ])?;
     for (v, t, m, rows) in &res.phases {
         for p in rows {
@@ -404,7 +510,15 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     w.flush()?;
 
     let mut w = csv_writer(&dir.join("conflict.csv"))?;
-    w.write_record(["task", "variant", "conflict_mean", "conflict_std", "n", "effect", "value"])?;
+    w.write_record([
+        "task",
+        "variant",
+        "conflict_mean",
+        "conflict_std",
+        "n",
+        "effect",
+        "value",
+    ])?;
     for p in &res.conflict_points {
         for (e, v) in &p.effects {
             w.write_record([
@@ -428,7 +542,14 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
 
     let mut w = csv_writer(&dir.join("smto.csv"))?;
     w.write_record([
-        "variant", "baseline", "task", "factor", "aggregate", "smto_mean", "umtg_mean", "factor_pct_change",
+        "variant",
+        "baseline",
+        "task",
+        "factor",
+        "aggregate",
+        "smto_mean",
+        "umtg_mean",
+        "factor_pct_change",
         "test_accuracy_pct_change",
     ])?;
     for r in &res.smto {
@@ -447,7 +568,15 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     w.flush()?;
 
     let mut w = csv_writer(&dir.join("pareto.csv"))?;
-    w.write_record(["task_set", "variant", "task", "final_val_loss", "reference", "on_front", "hypervolume"])?;
+    w.write_record([
+        "task_set",
+        "variant",
+        "task",
+        "final_val_loss",
+        "reference",
+        "on_front",
+        "hypervolume",
+    ])?;
     for s in &res.pareto {
         for p in &s.points {
             for (k, t) in s.tasks.iter().enumerate() {
@@ -469,7 +598,11 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     for s in &res.pareto {
         w.write_record([
             s.tasks.join("+"),
-            s.reference.iter().map(|r| f(*r)).collect::<Vec<_>>().join(";"),
+            s.reference
+                .iter()
+                .map(|r| f(*r))
+                .collect::<Vec<_>>()
+                .join(";"),
             f(s.hypervolume),
             s.points.len().to_string(),
         ])?;

@@ -46,7 +46,11 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 y_label: format!(
                     "{} MTL − STL ({})",
                     metric.name(),
-                    if q == Quantity::Accuracy { "fraction" } else { "nats" }
+                    if q == Quantity::Accuracy {
+                        "fraction"
+                    } else {
+                        "nats"
+                    }
                 ),
                 log_x: true,
                 hlines: vec![0.0],

@@ -9,7 +9,12 @@ use crate::analysis::conflict::{ConflictCorrelation, ConflictPoint, CONFLICT_PRO
 use crate::analysis::Groups;
 
 /// One figure per task with conflict data.
-pub fn figures(groups: &Groups, points: &[ConflictPoint], corrs: &[ConflictCorrelation], dir: &Path) -> Result<Vec<Figure>> {
+pub fn figures(
+    groups: &Groups,
+    points: &[ConflictPoint],
+    corrs: &[ConflictCorrelation],
+    dir: &Path,
+) -> Result<Vec<Figure>> {
     let mut out = Vec::new();
     for task in &groups.tasks {
         let vs: Vec<_> = groups.mtl_with(task);
@@ -55,14 +60,27 @@ pub fn figures(groups: &Groups, points: &[ConflictPoint], corrs: &[ConflictCorre
                 .iter()
                 .filter_map(|p| {
                     let e = p.effects.iter().find(|(n, _)| n == effect)?.1;
-                    Some(Series::scatter(p.label.clone(), color(p.index), vec![(p.conflict.mean, e)], 6))
+                    Some(Series::scatter(
+                        p.label.clone(),
+                        color(p.index),
+                        vec![(p.conflict.mean, e)],
+                        6,
+                    ))
                 })
                 .collect();
             panels.push(Panel {
                 title: format!(
                     "{task}: {} (Pearson r = {})",
-                    if effect.starts_with("min") { "optimization" } else { "generalization" },
-                    if r.is_finite() { format!("{r:.2}") } else { "n/a, < 3 variants".into() }
+                    if effect.starts_with("min") {
+                        "optimization"
+                    } else {
+                        "generalization"
+                    },
+                    if r.is_finite() {
+                        format!("{r:.2}")
+                    } else {
+                        "n/a, < 3 variants".into()
+                    }
                 ),
                 x_label: "mean cos(g_task, g_UMTG) over training".into(),
                 y_label: ylabel.into(),

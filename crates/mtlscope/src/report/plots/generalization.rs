@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, mean_band, runs_note, save, slug, Figure, Panel, Series};
+use super::{color, mean_band, runs_note, save, slug, Figure, Legend, Panel, Series};
 use crate::analysis::Groups;
 use crate::experiment::store::Split;
 
@@ -50,6 +50,12 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 },
                 log_x: true,
                 log_y: !acc,
+                // Training runs right to left: low-right is empty for loss, low-left for accuracy.
+                legend: if acc {
+                    Legend::LowerLeft
+                } else {
+                    Legend::LowerRight
+                },
                 series,
                 ..Default::default()
             });

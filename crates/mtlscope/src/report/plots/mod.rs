@@ -81,7 +81,12 @@ pub struct Series {
 
 impl Series {
     /// A line with an optional band.
-    pub fn line(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>, band: Vec<(f64, f64, f64)>) -> Self {
+    pub fn line(
+        label: impl Into<String>,
+        color: RGBColor,
+        points: Vec<(f64, f64)>,
+        band: Vec<(f64, f64, f64)>,
+    ) -> Self {
         Series {
             label: label.into(),
             color,
@@ -92,7 +97,12 @@ impl Series {
         }
     }
     /// Markers only.
-    pub fn scatter(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>, size: u32) -> Self {
+    pub fn scatter(
+        label: impl Into<String>,
+        color: RGBColor,
+        points: Vec<(f64, f64)>,
+        size: u32,
+    ) -> Self {
         Series {
             label: label.into(),
             color,
@@ -127,6 +137,22 @@ pub struct Panel {
     pub quadrants: bool,
     /// Text shown when the panel has no data.
     pub empty_note: String,
+    /// Legend corner (default upper right).
+    pub legend: Legend,
+}
+
+/// Where the legend goes.
+#[derive(Debug, Clone, Copy, Default)]
+pub enum Legend {
+    /// Upper right.
+    #[default]
+    UpperRight,
+    /// Upper left.
+    UpperLeft,
+    /// Lower left.
+    LowerLeft,
+    /// Lower right.
+    LowerRight,
 }
 
 fn tx(v: f64, log: bool) -> Option<f64> {
@@ -140,17 +166,20 @@ fn tx(v: f64, log: bool) -> Option<f64> {
 fn fmt_tick(v: f64, log: bool) -> String {
     let x = if log { 10f64.powf(v) } else { v };
     let a = x.abs();
-    if x == 0.0 {
-        "0".into()
-    } else if !(1e-3..1e4).contains(&a) {
-        format!("{x:.0e}")
-    } else if a >= 100.0 {
-        format!("{x:.0}")
-    } else if a >= 1.0 {
-        format!("{x:.2}").trim_end_matches('0').trim_end_matches('.').to_string()
-    } else {
-        let s = format!("{x:.4}");
+    if x == 0.0 || (!log && a < 1e-12) {
+        return "0".into();
+    }
+    if !(1e-3..1e4).contains(&a) {
+        return format!("{x:.1e}");
+    }
+    // Two significant digits on log axes (ticks fall on fractional decades), else up to 4.
+    let sig = if log { 2 } else { 4 };
+    let decimals = (sig - 1 - a.log10().floor() as i32).max(0) as usize;
+    let s = format!("{x:.decimals$}");
+    if s.contains('.') {
         s.trim_end_matches('0').trim_end_matches('.').to_string()
+    } else {
+        s
     }
 }
 
@@ -164,7 +193,11 @@ fn range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
         return None;
     }
     let span = hi - lo;
-    let pad = if span > 0.0 { 0.05 * span } else { 0.5f64.max(lo.abs() * 0.1) };
+    let pad = if span > 0.0 {
+        0.08 * span
+    } else {
+        0.5f64.max(lo.abs() * 0.1)
+    };
     Some((lo - pad, hi + pad))
 }
 
@@ -175,7 +208,10 @@ fn pe<E: std::fmt::Debug>(e: E) -> anyhow::Error {
 /// Draw one panel into `area`.
 pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) -> Result<()> {
     let xs = p.series.iter().flat_map(|s| {
-        s.points.iter().map(|q| q.0).chain(s.band.iter().map(|b| b.0))
+        s.points
+            .iter()
+            .map(|q| q.0)
+            .chain(s.band.iter().map(|b| b.0))
     });
     let ys = p.series.iter().flat_map(|s| {
         s.points
@@ -183,11 +219,25 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
             .map(|q| q.1)
             .chain(s.band.iter().flat_map(|b| [b.1, b.2]))
     });
-    let xr = range(xs.filter_map(|v| tx(v, p.log_x)).chain(p.vlines.iter().filter_map(|v| tx(*v, p.log_x))));
-    let yr = range(ys.filter_map(|v| tx(v, p.log_y)).chain(p.hlines.iter().filter_map(|v| tx(*v, p.log_y))));
+    let xr = range(
+        xs.filter_map(|v| tx(v, p.log_x))
+            .chain(p.vlines.iter().filter_map(|v| tx(*v, p.log_x))),
+    );
+    let yr = range(
+        ys.filter_map(|v| tx(v, p.log_y))
+            .chain(p.hlines.iter().filter_map(|v| tx(*v, p.log_y))),
+    );
     let (Some(xr), Some(yr)) = (xr, yr) else {
         area.draw(&Text::new(
-            format!("{}: {}", p.title, if p.empty_note.is_empty() { "no data" } else { &p.empty_note }),
+            format!(
+                "{}: {}",
+                p.title,
+                if p.empty_note.is_empty() {
+                    "no data"
+                } else {
+                    &p.empty_note
+                }
+            ),
             (20, 40),
             ("sans-serif", 16).into_font(),
         ))
@@ -222,22 +272,34 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         let (x0, y0) = (0.0f64.max(xr.0).min(xr.1), 0.0f64.max(yr.0).min(yr.1));
         chart
             .draw_series([
-                Rectangle::new([(xr.0, y0), (x0, yr.1)], RGBColor(44, 160, 44).mix(0.12).filled()),
-                Rectangle::new([(x0, yr.0), (xr.1, y0)], RGBColor(214, 39, 40).mix(0.12).filled()),
+                Rectangle::new(
+                    [(xr.0, y0), (x0, yr.1)],
+                    RGBColor(44, 160, 44).mix(0.12).filled(),
+                ),
+                Rectangle::new(
+                    [(x0, yr.0), (xr.1, y0)],
+                    RGBColor(214, 39, 40).mix(0.12).filled(),
+                ),
             ])
             .map_err(pe)?;
     }
     for &h in &p.hlines {
         if let Some(h) = tx(h, ly) {
             chart
-                .draw_series(LineSeries::new([(xr.0, h), (xr.1, h)], BLACK.mix(0.5).stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    [(xr.0, h), (xr.1, h)],
+                    BLACK.mix(0.5).stroke_width(1),
+                ))
                 .map_err(pe)?;
         }
     }
     for &v in &p.vlines {
         if let Some(v) = tx(v, lx) {
             chart
-                .draw_series(LineSeries::new([(v, yr.0), (v, yr.1)], BLACK.mix(0.5).stroke_width(1)))
+                .draw_series(LineSeries::new(
+                    [(v, yr.0), (v, yr.1)],
+                    BLACK.mix(0.5).stroke_width(1),
+                ))
                 .map_err(pe)?;
         }
     }
@@ -258,7 +320,10 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
                 .chain(band.iter().rev().map(|b| (b.0, b.2.min(yr.1))))
                 .collect();
             chart
-                .draw_series(std::iter::once(Polygon::new(poly, s.color.mix(0.18).filled())))
+                .draw_series(std::iter::once(Polygon::new(
+                    poly,
+                    s.color.mix(0.18).filled(),
+                )))
                 .map_err(pe)?;
         }
         let pts: Vec<(f64, f64)> = s
@@ -267,7 +332,9 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
             .filter_map(|(x, y)| Some((tx(*x, lx)?, tx(*y, ly)?)))
             .collect();
         let c = s.color;
-        let legend_line = move |(x, y): (i32, i32)| PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3));
+        let legend_line = move |(x, y): (i32, i32)| {
+            PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(3))
+        };
         let legend_dot = move |(x, y): (i32, i32)| Circle::new((x + 9, y), 4, c.filled());
         if s.scatter {
             let ann = chart
@@ -293,7 +360,12 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
     if p.series.iter().any(|s| !s.label.is_empty()) {
         chart
             .configure_series_labels()
-            .position(SeriesLabelPosition::UpperRight)
+            .position(match p.legend {
+                Legend::UpperRight => SeriesLabelPosition::UpperRight,
+                Legend::UpperLeft => SeriesLabelPosition::UpperLeft,
+                Legend::LowerLeft => SeriesLabelPosition::LowerLeft,
+                Legend::LowerRight => SeriesLabelPosition::LowerRight,
+            })
             .background_style(WHITE.mix(0.85))
             .border_style(BLACK.mix(0.4))
             .label_font(("sans-serif", 13).into_font())
@@ -303,7 +375,11 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
     Ok(())
 }
 
-fn draw_all<DB: DrawingBackend>(root: DrawingArea<DB, Shift>, panels: &[Panel], cols: usize) -> Result<()> {
+fn draw_all<DB: DrawingBackend>(
+    root: DrawingArea<DB, Shift>,
+    panels: &[Panel],
+    cols: usize,
+) -> Result<()> {
     root.fill(&WHITE).map_err(pe)?;
     let rows = panels.len().div_ceil(cols);
     let areas = root.split_evenly((rows, cols));
@@ -321,20 +397,29 @@ pub fn save(dir: &Path, stem: &str, panels: &[Panel], cols: usize) -> Result<()>
     let rows = panels.len().div_ceil(cols).max(1);
     let size = (520 * cols as u32, 400 * rows as u32);
     let svg = dir.join(format!("{stem}.svg"));
-    draw_all(SVGBackend::new(&svg, size).into_drawing_area(), panels, cols)
-        .with_context(|| format!("writing {}", svg.display()))?;
+    draw_all(
+        SVGBackend::new(&svg, size).into_drawing_area(),
+        panels,
+        cols,
+    )
+    .with_context(|| format!("writing {}", svg.display()))?;
     let png = dir.join(format!("{stem}.png"));
-    draw_all(BitMapBackend::new(&png, size).into_drawing_area(), panels, cols)
-        .with_context(|| format!("writing {}", png.display()))?;
+    draw_all(
+        BitMapBackend::new(&png, size).into_drawing_area(),
+        panels,
+        cols,
+    )
+    .with_context(|| format!("writing {}", png.display()))?;
     Ok(())
 }
+
+/// (mean points, ±2σ band as (x, lo, hi), largest number of seeds at a step).
+pub type MeanBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>, usize);
 
 /// Mean ± 2σ over seeds aligned by evaluation step: for each step seen in any run,
 /// x = mean of `x(run, step)`, y = mean of `y(run, step)`, band = y ± 2σ_y (sample std, only
 /// where ≥ 2 seeds have the step). Returns (points, band, max seeds at a step).
-pub fn mean_band(
-    per_run: &[Vec<(u64, f64, f64)>],
-) -> (Vec<(f64, f64)>, Vec<(f64, f64, f64)>, usize) {
+pub fn mean_band(per_run: &[Vec<(u64, f64, f64)>]) -> MeanBand {
     use crate::analysis::significance::Summary;
     let mut by_step: std::collections::BTreeMap<u64, (Vec<f64>, Vec<f64>)> = Default::default();
     for run in per_run {
@@ -375,7 +460,14 @@ pub struct Figure {
 pub fn runs_note(groups: &[&crate::analysis::VariantGroup]) -> String {
     groups
         .iter()
-        .map(|g| format!("{}: {} run{}", g.label, g.runs.len(), if g.runs.len() == 1 { "" } else { "s" }))
+        .map(|g| {
+            format!(
+                "{}: {} run{}",
+                g.label,
+                g.runs.len(),
+                if g.runs.len() == 1 { "" } else { "s" }
+            )
+        })
         .collect::<Vec<_>>()
         .join("; ")
 }
@@ -383,6 +475,12 @@ pub fn runs_note(groups: &[&crate::analysis::VariantGroup]) -> String {
 /// Stem-safe version of a name.
 pub fn slug(s: &str) -> String {
     s.chars()
-        .map(|c| if c.is_ascii_alphanumeric() || c == '-' || c == '_' { c } else { '_' })
+        .map(|c| {
+            if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
+                c
+            } else {
+                '_'
+            }
+        })
         .collect()
 }

@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, mean_band, runs_note, save, slug, Figure, Panel, Series};
+use super::{color, mean_band, runs_note, save, slug, Figure, Legend, Panel, Series};
 use crate::analysis::Groups;
 
 /// The probes of Fig. 3, with axis labels.
@@ -54,6 +54,7 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 y_label: format!("{label}{}", if all_pos { ", log scale" } else { "" }),
                 log_x: true,
                 log_y: all_pos,
+                legend: Legend::UpperLeft,
                 series,
                 ..Default::default()
             });

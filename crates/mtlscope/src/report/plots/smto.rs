@@ -51,7 +51,12 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
                     .enumerate()
                     .filter_map(|(k, t)| {
                         let r = vr.iter().find(|r| r.factor == *f && r.task == *t)?;
-                        Some(Series::scatter(t.to_string(), color(k + 5), vec![(r.factor_pct, r.generalization_pct)], 6))
+                        Some(Series::scatter(
+                            t.to_string(),
+                            color(k + 5),
+                            vec![(r.factor_pct, r.generalization_pct)],
+                            6,
+                        ))
                     })
                     .collect(),
                 ..Default::default()
