@@ -1,13 +1,12 @@
-//! mtlscope command line.
-use std::process::ExitCode;
+//! The `mtlscope` binary: parses the command line and runs a subcommand; errors are printed
+//! once, with their causes.
 
 use clap::Parser;
-
-mod cli;
+use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = cli::Cli::parse();
-    match cli::run(cli) {
+    let cli = mtlscope::cli::Cli::parse();
+    match cli.command.run() {
         Ok(code) => code,
         Err(e) => {
             eprintln!("error: {e:#}");

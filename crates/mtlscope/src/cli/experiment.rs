@@ -4,12 +4,12 @@ use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
 
-use mtlscope::experiment::plan::{parse_set, ExperimentConfig, Plan, BASE_FILE, PLAN_FILE};
-use mtlscope::experiment::runner::{log_path, RunOutcome, Runner, RunnerOptions};
-use mtlscope::experiment::store::read_status;
+use crate::experiment::plan::{parse_set, ExperimentConfig, Plan, BASE_FILE, PLAN_FILE};
+use crate::experiment::runner::{log_path, RunOutcome, Runner, RunnerOptions};
+use crate::experiment::store::read_status;
 
 /// Arguments of `mtlscope experiment`.
-#[derive(clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Experiment config (TOML).
     #[arg(long)]

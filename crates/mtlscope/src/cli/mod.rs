@@ -1,29 +1,58 @@
-//! Subcommands (clap + anyhow only).
+//! Subcommands of the `mtlscope` binary: one file each, each with an `Args` (clap) and a
+//! `run(args) -> Result<ExitCode>`.
+
+pub mod bench;
 pub mod experiment;
 pub mod report;
+pub mod train;
 
 use clap::{Parser, Subcommand};
 
-/// Multi-task learning research toolkit.
-#[derive(Parser)]
-#[command(name = "mtlscope", version)]
+/// mtlscope: train single- and multi-task models, trace their trajectories, analyse transfer.
+#[derive(Debug, Parser)]
+#[command(name = "mtlscope", version, about)]
 pub struct Cli {
+    /// The subcommand.
     #[command(subcommand)]
-    cmd: Command,
+    pub command: Command,
 }
 
-#[derive(Subcommand)]
-enum Command {
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Train one STL or MTL model from a config file into a run directory.
+    Train(train::Args),
     /// Expand an experiment config into runs and execute them as parallel `train` processes.
     Experiment(experiment::Args),
     /// Analyse an experiment directory into EXP_DIR/report/ (HTML, figures, tables).
     Report(report::Args),
+    /// Time training steps (UMTG and per-task Jacobian) on LeNet/FashionMTL shapes.
+    Bench(bench::Args),
 }
 
-/// Dispatch.
-pub fn run(cli: Cli) -> anyhow::Result<std::process::ExitCode> {
-    match cli.cmd {
-        Command::Experiment(a) => experiment::run(a),
-        Command::Report(a) => report::run(a),
+impl Command {
+    /// Runs the subcommand.
+    pub fn run(self) -> anyhow::Result<std::process::ExitCode> {
+        match self {
+            Command::Train(a) => train::run(a),
+            Command::Bench(a) => bench::run(a),
+            Command::Experiment(a) => experiment::run(a),
+            Command::Report(a) => report::run(a),
+        }
     }
+}
+
+/// `cpu`, `cuda` or `auto` (CUDA when available).
+pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
+    Ok(match s {
+        "cpu" => tch::Device::Cpu,
+        "cuda" => {
+            if !tch::Cuda::is_available() {
+                anyhow::bail!("--device cuda: no CUDA device is available (libtorch sees none)");
+            }
+            tch::Device::Cuda(0)
+        }
+        "auto" => tch::Device::cuda_if_available(),
+        other => anyhow::bail!("--device: expected cpu, cuda or auto, got `{other}`"),
+    })
 }

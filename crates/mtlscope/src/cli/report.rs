@@ -5,7 +5,7 @@ use std::process::ExitCode;
 use anyhow::Result;
 
 /// Arguments of `mtlscope report`.
-#[derive(clap::Args)]
+#[derive(Debug, clap::Args)]
 pub struct Args {
     /// Experiment directory (plan.json and runs/, or just runs/<variant>/.../seedK/).
     pub exp_dir: PathBuf,
@@ -17,7 +17,7 @@ pub struct Args {
 /// Run `mtlscope report`.
 pub fn run(args: Args) -> Result<ExitCode> {
     let out = args.out.unwrap_or_else(|| args.exp_dir.join("report"));
-    let summary = mtlscope::report::write_report(&args.exp_dir, &out)?;
+    let summary = crate::report::write_report(&args.exp_dir, &out)?;
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }

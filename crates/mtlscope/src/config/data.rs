@@ -1,0 +1,66 @@
+use anyhow::{bail, Result};
+use serde::{Deserialize, Serialize};
+use std::path::PathBuf;
+
+use crate::data::fashion_mtl::TASKS;
+
+/// `[data]`: the FashionMTL setting of Mueller et al. (2025), §2.2.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct DataConfig {
+    /// Dataset family; only `fashion_mtl` today.
+    pub dataset: String,
+    /// Tasks trained jointly; one task = single-task learning (STL).
+    pub tasks: Vec<String>,
+    /// Folder with the Fashion-MNIST IDX files; else `$MTLSCOPE_DATA`, the Debian package,
+    /// or the torchvision layout `<root>/FashionMNIST/raw`.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub data_dir: Option<PathBuf>,
+    /// Seed of the train/val/test split and of NoisyFashion's label permutation; never the
+    /// training seed, so every run of a setting sees the same split.
+    pub split_seed: u64,
+    /// Caps every task's training set (quick runs); `None` = all of it.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub train_limit: Option<usize>,
+}
+
+impl Default for DataConfig {
+    fn default() -> Self {
+        Self {
+            dataset: "fashion_mtl".into(),
+            tasks: vec!["fashion1".into(), "fashion2".into()],
+            data_dir: None,
+            split_seed: 0,
+            train_limit: None,
+        }
+    }
+}
+
+impl DataConfig {
+    pub(super) fn validate(&self) -> Result<()> {
+        if self.dataset != "fashion_mtl" {
+            bail!(
+                "data.dataset: unknown dataset `{}`; known: fashion_mtl",
+                self.dataset
+            );
+        }
+        if self.tasks.is_empty() {
+            bail!("data.tasks: at least one task is needed");
+        }
+        for (i, t) in self.tasks.iter().enumerate() {
+            if !TASKS.contains(&t.as_str()) {
+                bail!(
+                    "data.tasks: unknown task `{t}`; known: {}",
+                    TASKS.join(", ")
+                );
+            }
+            if self.tasks[..i].contains(t) {
+                bail!("data.tasks: task `{t}` listed twice");
+            }
+        }
+        if self.train_limit == Some(0) {
+            bail!("data.train_limit must be >= 1, got 0");
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,177 @@
+//! Run configuration: one TOML file, one struct per section, every section
+//! `deny_unknown_fields` so a misspelt key is an error that names it.
+//!
+//! Loading order: the file, then each `--set section.key=value` override, then a check of
+//! cross-field rules ([`RunConfig::validate`]) before anything is built.
+
+mod data;
+mod model;
+mod objective;
+mod optim;
+mod probes;
+mod train;
+
+pub use data::DataConfig;
+pub use model::{EncoderKind, ModelConfig};
+pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
+pub use optim::{OptimConfig, OptimName};
+pub use probes::ProbesConfig;
+pub use train::TrainConfig;
+
+use anyhow::{bail, Context, Result};
+use serde::{Deserialize, Serialize};
+use std::path::Path;
+
+/// A whole training run, as written to `RUN_DIR/config.toml`.
+#[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
+#[serde(deny_unknown_fields, default)]
+pub struct RunConfig {
+    /// Which dataset and tasks.
+    pub data: DataConfig,
+    /// Encoder architecture.
+    pub model: ModelConfig,
+    /// Optimizer and learning rate.
+    pub optim: OptimConfig,
+    /// Steps, batch size, seed, evaluation cadence.
+    pub train: TrainConfig,
+    /// How task losses combine into one update.
+    pub objective: ObjectiveConfig,
+    /// Trajectory probes recorded at evaluations.
+    pub probes: ProbesConfig,
+}
+
+impl RunConfig {
+    /// Reads `path`, applies `overrides` (`section.key=value`), deserialises and validates.
+    pub fn load(path: &Path, overrides: &[String]) -> Result<Self> {
+        let text = std::fs::read_to_string(path)
+            .with_context(|| format!("reading config {}", path.display()))?;
+        Self::from_toml_str(&text, overrides)
+            .with_context(|| format!("in config {}", path.display()))
+    }
+
+    /// Parses TOML text, applies overrides and validates.
+    pub fn from_toml_str(text: &str, overrides: &[String]) -> Result<Self> {
+        let mut table: toml::Table = toml::from_str(text)?;
+        for ov in overrides {
+            apply_override(&mut table, ov)?;
+        }
+        let de = toml::Value::Table(table);
+        let cfg: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+            let path = e.path().to_string();
+            anyhow::anyhow!("key `{path}`: {}", e.into_inner())
+        })?;
+        cfg.validate()?;
+        Ok(cfg)
+    }
+
+    /// The resolved config as TOML (every default written out).
+    pub fn to_toml(&self) -> String {
+        toml::to_string_pretty(self).expect("config serialises")
+    }
+
+    /// Cross-field checks that serde cannot express; each error names its key.
+    pub fn validate(&self) -> Result<()> {
+        self.data.validate()?;
+        self.model.validate()?;
+        self.optim.validate()?;
+        self.train.validate()?;
+        self.objective.validate(self.data.tasks.len())?;
+        self.probes.validate()?;
+        Ok(())
+    }
+}
+
+/// Applies one `a.b.c=value` override. The value is parsed as a TOML value when it parses
+/// (`0.01`, `true`, `["a","b"]`, `"s"`), else taken as a bare string (`adam`).
+pub fn apply_override(table: &mut toml::Table, ov: &str) -> Result<()> {
+    let Some((key, raw)) = ov.split_once('=') else {
+        bail!("--set `{ov}`: expected section.key=value");
+    };
+    let key = key.trim();
+    let raw = raw.trim();
+    let value = parse_value(raw);
+    let parts: Vec<&str> = key.split('.').collect();
+    if parts.iter().any(|p| p.is_empty()) {
+        bail!("--set `{ov}`: empty key segment in `{key}`");
+    }
+    let mut cur = table;
+    for p in &parts[..parts.len() - 1] {
+        let entry = cur
+            .entry(p.to_string())
+            .or_insert_with(|| toml::Value::Table(toml::Table::new()));
+        cur = match entry {
+            toml::Value::Table(t) => t,
+            _ => bail!("--set `{ov}`: `{p}` is not a section"),
+        };
+    }
+    cur.insert(parts[parts.len() - 1].to_string(), value);
+    Ok(())
+}
+
+fn parse_value(raw: &str) -> toml::Value {
+    let doc = format!("v = {raw}");
+    match toml::from_str::<toml::Table>(&doc) {
+        Ok(mut t) => t.remove("v").expect("key v present"),
+        Err(_) => toml::Value::String(raw.to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn defaults_round_trip() {
+        let cfg = RunConfig::default();
+        let back = RunConfig::from_toml_str(&cfg.to_toml(), &[]).unwrap();
+        assert_eq!(cfg, back);
+    }
+
+    #[test]
+    fn unknown_key_is_named() {
+        let err = RunConfig::from_toml_str("[train]\nepoch = 3\n", &[]).unwrap_err();
+        let msg = format!("{err:#}");
+        assert!(msg.contains("train.epoch"), "{msg}");
+        assert!(msg.contains("unknown field"), "{msg}");
+    }
+
+    #[test]
+    fn unknown_section_is_named() {
+        let err = RunConfig::from_toml_str("[trian]\nepochs = 3\n", &[]).unwrap_err();
+        assert!(format!("{err:#}").contains("trian"));
+    }
+
+    #[test]
+    fn overrides_parse_values_and_strings() {
+        let cfg = RunConfig::from_toml_str(
+            "",
+            &[
+                "train.epochs=7".into(),
+                "optim.lr=0.01".into(),
+                "optim.name=sgd".into(),
+                "data.tasks=[\"fashion1\"]".into(),
+                "probes.enabled=false".into(),
+            ],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.epochs, 7);
+        assert_eq!(cfg.optim.lr, 0.01);
+        assert_eq!(cfg.optim.name, OptimName::Sgd);
+        assert_eq!(cfg.data.tasks, vec!["fashion1".to_string()]);
+        assert!(!cfg.probes.enabled);
+    }
+
+    #[test]
+    fn bad_override_key_is_named() {
+        let err = RunConfig::from_toml_str("", &["optim.learning_rate=0.1".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("optim.learning_rate"));
+    }
+
+    #[test]
+    fn invalid_values_are_named() {
+        let err = RunConfig::from_toml_str("", &["optim.lr=-1".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("optim.lr"));
+        let err = RunConfig::from_toml_str("", &["data.tasks=[\"fashion3\"]".into()]).unwrap_err();
+        assert!(format!("{err:#}").contains("fashion3"));
+    }
+}

@@ -1,0 +1,94 @@
+//! Datasets: IDX parsing, discovery of the files on disk, and the multi-task splits.
+//!
+//! Every dataset yields [`TaskData`]: per task, train/val/test splits held in memory as
+//! tensors (inputs normalised, labels `i64`), so batches are index selections with no loader.
+
+pub mod fashion_mtl;
+pub mod idx;
+pub mod locate;
+
+use anyhow::Result;
+use tch::{Device, Tensor};
+
+use crate::config::DataConfig;
+
+/// One split of one task: inputs `[N, C, H, W]` (f32) and class labels `[N]` (i64).
+#[derive(Debug)]
+pub struct Split {
+    /// Inputs.
+    pub x: Tensor,
+    /// Labels.
+    pub y: Tensor,
+}
+
+impl Split {
+    /// Number of examples.
+    pub fn len(&self) -> usize {
+        self.y.size()[0] as usize
+    }
+
+    /// True when the split holds no examples.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// The first `n` examples (a view, no copy).
+    pub fn head(&self, n: usize) -> Split {
+        let n = n.min(self.len()) as i64;
+        Split {
+            x: self.x.narrow(0, 0, n),
+            y: self.y.narrow(0, 0, n),
+        }
+    }
+
+    /// Moves the split to `device`.
+    pub fn to(&self, device: Device) -> Split {
+        Split {
+            x: self.x.to_device(device),
+            y: self.y.to_device(device),
+        }
+    }
+}
+
+/// A task: its name, number of classes and its three splits.
+#[derive(Debug)]
+pub struct TaskData {
+    /// Task name as used in configs and CSVs.
+    pub name: String,
+    /// Number of classes of its classification head.
+    pub classes: i64,
+    /// Training split.
+    pub train: Split,
+    /// Validation split (model selection).
+    pub val: Split,
+    /// Test split.
+    pub test: Split,
+}
+
+impl TaskData {
+    /// The split called `name` (`train`, `val`, `test`).
+    pub fn split(&self, name: &str) -> &Split {
+        match name {
+            "train" => &self.train,
+            "val" => &self.val,
+            "test" => &self.test,
+            other => panic!("unknown split {other}"),
+        }
+    }
+}
+
+/// A multi-task dataset family.
+pub trait Dataset {
+    /// Task names this dataset can build.
+    fn task_names(&self) -> &'static [&'static str];
+    /// Builds the tasks named in `cfg.tasks`, in that order.
+    fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>>;
+}
+
+/// The dataset named by `cfg.dataset`.
+pub fn load_tasks(cfg: &DataConfig) -> Result<Vec<TaskData>> {
+    match cfg.dataset.as_str() {
+        "fashion_mtl" => fashion_mtl::FashionMtl.load(cfg),
+        other => anyhow::bail!("data.dataset: unknown dataset `{other}`"),
+    }
+}

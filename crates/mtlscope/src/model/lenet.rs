@@ -1,0 +1,68 @@
+//! LeNet-5 style encoder (LeCun et al. 1998), the FashionMTL architecture of Mueller et al.
+//! (2025, App. B.1): conv(6, 5×5, pad 2)–ReLU–maxpool(2)–conv(16, 5×5)–ReLU–maxpool(2)–
+//! fc(120)–ReLU–fc(84)–ReLU. The 84-wide penultimate representation feeds the task heads.
+
+use anyhow::{bail, Result};
+use tch::{nn, Tensor};
+
+use super::Encoder;
+
+/// LeNet-5 encoder.
+#[derive(Debug)]
+pub struct LeNet {
+    conv1: nn::Conv2D,
+    conv2: nn::Conv2D,
+    fc1: nn::Linear,
+    fc2: nn::Linear,
+}
+
+impl LeNet {
+    /// Builds the layers under `p` for inputs `[C, H, W]`.
+    pub fn new(p: nn::Path, input: [i64; 3]) -> Result<Self> {
+        let [c, h, w] = input;
+        // conv1 keeps H×W (pad 2), pool halves, conv2 removes 4, pool halves.
+        let (h2, w2) = ((h / 2 - 4) / 2, (w / 2 - 4) / 2);
+        if h2 < 1 || w2 < 1 {
+            bail!("lenet needs inputs of at least 12x12, got {h}x{w}");
+        }
+        let conv1 = nn::conv2d(
+            &p / "conv1",
+            c,
+            6,
+            5,
+            nn::ConvConfig {
+                padding: 2,
+                ..Default::default()
+            },
+        );
+        let conv2 = nn::conv2d(&p / "conv2", 6, 16, 5, Default::default());
+        let fc1 = nn::linear(&p / "fc1", 16 * h2 * w2, 120, Default::default());
+        let fc2 = nn::linear(&p / "fc2", 120, 84, Default::default());
+        Ok(Self {
+            conv1,
+            conv2,
+            fc1,
+            fc2,
+        })
+    }
+}
+
+impl Encoder for LeNet {
+    fn forward(&self, xs: &Tensor, _train: bool) -> Tensor {
+        xs.apply(&self.conv1)
+            .relu()
+            .max_pool2d_default(2)
+            .apply(&self.conv2)
+            .relu()
+            .max_pool2d_default(2)
+            .flatten(1, -1)
+            .apply(&self.fc1)
+            .relu()
+            .apply(&self.fc2)
+            .relu()
+    }
+
+    fn out_dim(&self) -> i64 {
+        84
+    }
+}

@@ -1,0 +1,11 @@
+//! Training: optimizers, objectives, batch sampling, evaluation, the run directory, and the
+//! loop that ties them together ([`trainer::train`]).
+
+pub mod eval;
+pub mod objective;
+pub mod optim;
+pub mod sampler;
+pub mod store;
+pub mod trainer;
+
+pub use trainer::{train, RunOptions, RunOutcome};

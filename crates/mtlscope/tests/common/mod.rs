@@ -1,0 +1,92 @@
+//! Helpers shared by the integration tests: small Fashion-MNIST-like IDX files and configs.
+#![allow(dead_code)]
+
+use mtlscope::data::idx::encode_idx;
+use std::path::{Path, PathBuf};
+
+/// Writes a learnable 10-class dataset in the Fashion-MNIST file layout (gzip like the Debian
+/// package): class c is a bright 6×6 square at a class-specific place on noise.
+pub fn write_dataset(dir: &Path, n_train: usize, n_test: usize) {
+    std::fs::create_dir_all(dir).unwrap();
+    let mut state = 0x2545_f491_4f6c_dd1du64;
+    let mut rnd = move || {
+        state ^= state << 13;
+        state ^= state >> 7;
+        state ^= state << 17;
+        state
+    };
+    for (prefix, n) in [("train", n_train), ("t10k", n_test)] {
+        let mut px = Vec::with_capacity(n * 784);
+        let mut labels = Vec::with_capacity(n);
+        for i in 0..n {
+            let c = (i * 7 + (rnd() % 3) as usize) % 10;
+            labels.push(c as u8);
+            let (r0, c0) = ((c / 5) * 12 + 4, (c % 5) * 5 + 1);
+            for r in 0..28 {
+                for col in 0..28 {
+                    let on = (r0..r0 + 6).contains(&r) && (c0..c0 + 6).contains(&col);
+                    let noise = (rnd() % 90) as u8;
+                    px.push(if on { 160 + noise } else { noise });
+                }
+            }
+        }
+        write_gz(
+            &dir.join(format!("{prefix}-images-idx3-ubyte.gz")),
+            &encode_idx(&[n, 28, 28], &px),
+        );
+        write_gz(
+            &dir.join(format!("{prefix}-labels-idx1-ubyte.gz")),
+            &encode_idx(&[n], &labels),
+        );
+    }
+}
+
+fn write_gz(path: &Path, bytes: &[u8]) {
+    use std::io::Write;
+    let mut enc = flate2::write::GzEncoder::new(Vec::new(), flate2::Compression::fast());
+    enc.write_all(bytes).unwrap();
+    std::fs::write(path, enc.finish().unwrap()).unwrap();
+}
+
+/// A quick run config over the dataset in `data`.
+pub fn quick_config(data: &Path, extra: &str) -> String {
+    format!(
+        "[data]\ntasks = [\"fashion1\", \"fashion2\"]\ndata_dir = {data:?}\n\n\
+         [optim]\nname = \"adam\"\nlr = 0.003\n\n\
+         [train]\nepochs = 3\nbatch_size = 16\nseed = 1\n\n{extra}"
+    )
+}
+
+/// A temp dir holding a dataset (480 train / 80 test images) and a config file.
+pub struct Fixture {
+    pub dir: tempfile::TempDir,
+    pub data: PathBuf,
+    pub config: PathBuf,
+}
+
+impl Fixture {
+    pub fn new(extra: &str) -> Self {
+        let dir = tempfile::tempdir().unwrap();
+        let data = dir.path().join("data");
+        write_dataset(&data, 480, 80);
+        let config = dir.path().join("run.toml");
+        std::fs::write(&config, quick_config(&data, extra)).unwrap();
+        Self { dir, data, config }
+    }
+
+    pub fn out(&self, name: &str) -> PathBuf {
+        self.dir.path().join(name)
+    }
+}
+
+/// Runs the `mtlscope` binary.
+pub fn mtlscope(args: &[&str]) -> std::process::Output {
+    std::process::Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(args)
+        .env(
+            "MTLSCOPE_DATA",
+            "/nonexistent-so-tests-never-read-real-data",
+        )
+        .output()
+        .expect("running mtlscope")
+}

@@ -1,0 +1,39 @@
+#!/usr/bin/env bash
+# Idempotent set-up: the Fashion-MNIST Debian package, libtorch from the PyPI torch wheel in a
+# per-user cache shared by every clone and CI run, and the `libtorch` link the build uses.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+TORCH_VERSION=2.13.0
+CACHE="${MTLSCOPE_CACHE:-$HOME/.cache/mtlscope}"
+VENV="$CACHE/venv"
+
+if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${MTLSCOPE_DATA:-}" ]; then
+  echo "setup: installing Debian package dataset-fashion-mnist"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  $SUDO apt-get install -y -qq dataset-fashion-mnist
+fi
+
+torch_dir() { "$VENV/bin/python" - <<'PY' 2>/dev/null
+import importlib.util, os
+spec = importlib.util.find_spec("torch")
+print(os.path.dirname(spec.origin))
+PY
+}
+
+have_torch() { [ -x "$VENV/bin/python" ] && "$VENV/bin/python" -c "import importlib.metadata as m; assert m.version('torch').split('+')[0] == '$TORCH_VERSION'" 2>/dev/null; }
+
+if ! have_torch; then
+  echo "setup: installing torch==$TORCH_VERSION into $VENV (about 4.7 GB, once per machine)"
+  mkdir -p "$CACHE"
+  [ -x "$VENV/bin/python" ] || python3 -m venv "$VENV"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION"
+fi
+
+dir="$(torch_dir)"
+[ -f "$dir/lib/libtorch_cpu.so" ] || { echo "setup: no libtorch_cpu.so under $dir/lib" >&2; exit 1; }
+if [ "$(readlink libtorch 2>/dev/null)" != "$dir" ]; then
+  ln -sfn "$dir" libtorch
+  echo "setup: libtorch -> $dir"
+fi
