@@ -113,6 +113,17 @@ pub enum SelectAggregate {
     Last20,
 }
 
+impl SelectAggregate {
+    /// Name as in the tables (`top10_val`).
+    pub fn name(self) -> &'static str {
+        match self {
+            SelectAggregate::Final => "final",
+            SelectAggregate::Top10Val => "top10_val",
+            SelectAggregate::Last20 => "last20",
+        }
+    }
+}
+
 /// `[selection]` section.
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]

@@ -174,9 +174,9 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         let _ = writeln!(
             h,
             "<p>Per variant, the grid point with the best mean over seeds of the {} aggregate of \
-             <code>{}</code> (averaged over tasks: {}) is used for everything below. Scores: \
+             <code>{}</code> (averaged over tasks: {}; a variant without them uses its own tasks) is used for everything below. Scores: \
              <a href=\"tables/selection.csv\">selection.csv</a>.</p>",
-            format!("{:?}", sel.aggregate).to_lowercase(),
+            sel.aggregate.name(),
             sel.metric.name(),
             esc(&sel
                 .tasks

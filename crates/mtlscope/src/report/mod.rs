@@ -396,6 +396,20 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "selected",
     ])?;
     for s in &res.groups.selections {
+        // The tasks the score averaged (selection.tasks the variant has, else all its tasks).
+        let vtasks: Vec<String> = data
+            .runs
+            .iter()
+            .find(|r| r.variant == s.variant)
+            .map(|r| r.tasks.clone())
+            .unwrap_or_default();
+        let mut used_tasks: Vec<String> = match &sel.tasks {
+            Some(t) => vtasks.iter().filter(|v| t.contains(v)).cloned().collect(),
+            None => vtasks.clone(),
+        };
+        if used_tasks.is_empty() {
+            used_tasks = vtasks;
+        }
         for (tag, score, n) in &s.scores {
             w.write_record([
                 s.variant.clone(),
