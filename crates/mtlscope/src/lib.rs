@@ -2,11 +2,15 @@
 //!
 //! Pipeline stages, one folder each: [`data`] (datasets and splits), [`model`] (shared
 //! encoder and task heads), [`train`] (optimizers, objectives, the loop, run directories),
+//! [`experiment`] (plans of many runs, the process runner), [`analysis`] and [`report`],
 //! [`aggregate`] (per-task Jacobians), [`cli`] (subcommands of the `mtlscope` binary).
 
 pub mod aggregate;
+pub mod analysis;
 pub mod cli;
 pub mod config;
 pub mod data;
+pub mod experiment;
 pub mod model;
+pub mod report;
 pub mod train;

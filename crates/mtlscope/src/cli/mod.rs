@@ -3,8 +3,10 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod experiment;
 pub mod hypervolume;
 pub mod methods;
+pub mod report;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -23,6 +25,10 @@ pub struct Cli {
 pub enum Command {
     /// Train one STL or MTL model from a config file into a run directory.
     Train(train::Args),
+    /// Expand an experiment config into runs and execute them as parallel `train` processes.
+    Experiment(experiment::Args),
+    /// Analyse an experiment directory into EXP_DIR/report/ (HTML, figures, tables).
+    Report(report::Args),
     /// Time training steps (UMTG and per-task Jacobian) on LeNet/FashionMTL shapes.
     Bench(bench::Args),
     /// Aggregate a task Jacobian (JSON) with one method; prints the direction and weights.
@@ -42,6 +48,8 @@ impl Command {
             Command::Aggregate(a) => aggregate::run(a),
             Command::Methods(a) => methods::run(a),
             Command::Hypervolume(a) => hypervolume::run(a),
+            Command::Experiment(a) => experiment::run(a),
+            Command::Report(a) => report::run(a),
         }
     }
 }

@@ -1,0 +1,370 @@
+//! `index.html`: plain HTML + CSS, no JavaScript; figures linked relatively (`figures/…svg`),
+//! so the folder can be copied anywhere.
+use std::fmt::Write;
+
+use super::plots::Figure;
+use super::Results;
+use crate::analysis::significance::Summary;
+use crate::analysis::transfer::TransferRow;
+
+/// Escape text for HTML.
+pub fn esc(s: &str) -> String {
+    s.replace('&', "&amp;")
+        .replace('<', "&lt;")
+        .replace('>', "&gt;")
+        .replace('"', "&quot;")
+}
+
+fn num(x: f64) -> String {
+    if !x.is_finite() {
+        "–".into()
+    } else if x == 0.0 {
+        "0".into()
+    } else if x.abs() >= 1e4 || x.abs() < 1e-3 {
+        format!("{x:.3e}")
+    } else {
+        format!("{x:.4}")
+    }
+}
+
+fn ms(s: &Summary) -> String {
+    if s.n == 0 {
+        "–".into()
+    } else if s.n == 1 {
+        format!("{} (n=1)", num(s.mean))
+    } else {
+        format!("{} ± {} (n={})", num(s.mean), num(2.0 * s.std), s.n)
+    }
+}
+
+fn figure_html(h: &mut String, fig: &Figure) {
+    let _ = writeln!(
+        h,
+        "<figure><img src=\"figures/{s}.svg\" alt=\"{t}\"><figcaption><b>{t}.</b> {c} \
+         <a href=\"figures/{s}.svg\">SVG</a> · <a href=\"figures/{s}.png\">PNG</a></figcaption></figure>",
+        s = esc(&fig.stem),
+        t = esc(&fig.title),
+        c = esc(&fig.caption)
+    );
+}
+
+fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str) {
+    let _ = writeln!(
+        h,
+        "<table><tr><th>variant</th><th>task</th><th>{metric_header}</th><th>aggregate</th>\
+         <th>STL mean</th><th>MTL mean</th><th>Δ = MTL − STL</th><th>Δ range from ±2σ</th><th>transfer</th></tr>"
+    );
+    for r in rows {
+        let mark = match r.transfer.name() {
+            "positive" => "<td class=pos>positive ✔</td>",
+            "negative" => "<td class=neg>negative ✘</td>",
+            _ => "<td>none</td>",
+        };
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td>{mark}</tr>",
+            esc(&r.variant),
+            esc(&r.task),
+            esc(&r.metric),
+            esc(&r.aggregate),
+            ms(&r.stl),
+            ms(&r.mtl),
+            num(r.delta),
+            num(r.ci_low),
+            num(r.ci_high)
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// Render the whole page.
+pub fn render(res: &Results, warnings: &[String]) -> String {
+    let plan = &res.data.plan;
+    let g = &res.groups;
+    let mut h = String::new();
+    let _ = write!(
+        h,
+        "<!DOCTYPE html>\n<html lang=\"en\"><head><meta charset=\"utf-8\">\
+         <meta name=\"viewport\" content=\"width=device-width, initial-scale=1\">\
+         <title>mtlscope report: {name}</title>\n<style>\
+         body{{font-family:DejaVu Sans,Helvetica,Arial,sans-serif;max-width:1300px;margin:1.5em auto;padding:0 1em;color:#222;line-height:1.4}}\
+         table{{border-collapse:collapse;margin:.6em 0 1.2em;font-size:.88em}}\
+         td,th{{border:1px solid #bbb;padding:.2em .5em;text-align:left}}th{{background:#eee}}\
+         figure{{margin:1em 0 2em}}figure img{{max-width:100%;border:1px solid #ddd}}\
+         figcaption{{font-size:.9em;color:#333;max-width:1100px}}\
+         .pos{{background:#dff0d8}}.neg{{background:#f2dede}}.note{{background:#fcf8e3;padding:.5em;border:1px solid #e0d8a8}}\
+         code{{background:#f4f4f4;padding:0 .2em}}</style></head><body>\n\
+         <h1>mtlscope report: {name}</h1>\n",
+        name = esc(&plan.name)
+    );
+    if !plan.description.is_empty() {
+        let _ = writeln!(h, "<p>{}</p>", esc(&plan.description));
+    }
+    let _ = writeln!(
+        h,
+        "<p>{} completed runs of {} planned; {} variants. All tables are in <code>tables/</code> as \
+         long-form CSV (<a href=\"tables/trajectories.csv\">trajectories.csv</a>, \
+         <a href=\"tables/probes.csv\">probes.csv</a>, <a href=\"tables/aggregates.csv\">aggregates.csv</a>, \
+         <a href=\"tables/runs.csv\">runs.csv</a>). σ is always the sample standard deviation over \
+         seeds (ddof = 1); intervals are mean ± 2σ as in Mueller et al. (2025).</p>",
+        res.data.runs.len(),
+        plan.runs.len(),
+        g.variants.len()
+    );
+    if !warnings.is_empty() {
+        h.push_str("<div class=note><b>Notes:</b><ul>");
+        for w in warnings.iter().take(30) {
+            let _ = write!(h, "<li>{}</li>", esc(w));
+        }
+        if warnings.len() > 30 {
+            let _ = write!(
+                h,
+                "<li>… and {} more (see tables/runs.csv)</li>",
+                warnings.len() - 30
+            );
+        }
+        h.push_str("</ul></div>\n");
+    }
+
+    // Headline: what the data say about transfer, per task and MTL variant.
+    h.push_str("<h2>Summary: transfer measured in this experiment</h2>\n<ul>\n");
+    let mut any = false;
+    for r in res
+        .transfer
+        .iter()
+        .filter(|r| r.metric == "test_accuracy" && r.aggregate == "top10_val")
+    {
+        any = true;
+        let _ = writeln!(
+            h,
+            "<li><b>{}</b> on <b>{}</b>: test accuracy (mean of the 10 best-validation checkpoints) \
+             STL {} vs MTL {}; Δ = {} → <b>{}</b> transfer{}.</li>",
+            esc(&res.groups.variants.iter().find(|v| v.name == r.variant).map(|v| v.label.clone()).unwrap_or_default()),
+            esc(&r.task),
+            ms(&r.stl),
+            ms(&r.mtl),
+            num(r.delta),
+            r.transfer.name(),
+            if r.transfer.name() == "none" { " (±2σ intervals overlap or < 2 seeds)" } else { " (±2σ intervals disjoint)" }
+        );
+    }
+    if !any {
+        h.push_str("<li>No task has both an STL and an MTL variant with test data.</li>");
+    }
+    h.push_str("</ul>\n");
+
+    // Variants and selection.
+    h.push_str("<h2>Variants and hyper-parameter selection</h2>\n<table><tr><th>variant</th><th>label</th><th>kind</th><th>objective</th><th>tasks</th><th>selected grid point</th><th>seeds used</th></tr>\n");
+    for v in &g.variants {
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&v.name),
+            esc(&v.label),
+            v.kind.name(),
+            esc(&v.objective),
+            esc(&v.tasks.join(" + ")),
+            if v.grid_tag.is_empty() { "–".into() } else { esc(&v.grid_tag) },
+            v.runs.iter().map(|r| r.seed.to_string()).collect::<Vec<_>>().join(", ")
+        );
+    }
+    h.push_str("</table>\n");
+    let sel = &plan.selection;
+    if g.selections.iter().any(|s| s.scores.len() > 1) {
+        let _ = writeln!(
+            h,
+            "<p>Per variant, the grid point with the best mean over seeds of the {} aggregate of \
+             <code>{}</code> (averaged over tasks: {}; a variant without them uses its own tasks) is used for everything below. Scores: \
+             <a href=\"tables/selection.csv\">selection.csv</a>.</p>",
+            sel.aggregate.name(),
+            sel.metric.name(),
+            esc(&sel
+                .tasks
+                .as_ref()
+                .map(|t| t.join(", "))
+                .unwrap_or_else(|| "all of the variant's tasks".into()))
+        );
+        h.push_str("<table><tr><th>variant</th><th>grid point</th><th>score (mean)</th><th>seeds scored</th></tr>\n");
+        for s in &g.selections {
+            for (tag, score, n) in &s.scores {
+                let chosen = *tag == s.grid_tag;
+                let _ = writeln!(
+                    h,
+                    "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                    if chosen { " class=pos" } else { "" },
+                    esc(&s.variant),
+                    esc(tag),
+                    num(*score),
+                    n
+                );
+            }
+        }
+        h.push_str("</table>\n");
+    }
+
+    let figs = |key: &str| -> &[Figure] {
+        res.figures
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, f)| f.as_slice())
+            .unwrap_or(&[])
+    };
+
+    h.push_str("<h2>1. Generalization vs training loss (paper Fig. 1)</h2>\n");
+    for f in figs("fig1") {
+        figure_html(&mut h, f);
+    }
+
+    h.push_str("<h2>2. Generalization gap at comparable training loss</h2>\n");
+    for f in figs("fig2") {
+        figure_html(&mut h, f);
+    }
+    h.push_str(
+        "<p>Phases (20 geometric bins, numbered from the highest loss): <b>early</b> = bins 2–5 over \
+         the pair's joint training-loss range (after the first, abnormally high-loss bin); \
+         <b>end</b> = the 3 lowest of 20 bins over the range of the single run with the highest \
+         minimum training loss. Per seed: mean validation metric of its evaluations in the phase; \
+         then mean ± 2σ over seeds. <a href=\"tables/generalization_gap.csv\">generalization_gap.csv</a>, \
+         per bin: <a href=\"tables/comparable_loss.csv\">comparable_loss.csv</a>.</p>\n\
+         <table><tr><th>variant</th><th>task</th><th>metric</th><th>phase</th><th>training-loss range</th><th>STL</th><th>MTL</th><th>gap MTL − STL</th><th>±2σ disjoint</th></tr>\n",
+    );
+    for (v, t, m, rows) in &res.phases {
+        for p in rows {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(v), esc(t), esc(m), p.phase, num(p.loss_low), num(p.loss_high), ms(&p.stl), ms(&p.mtl), num(p.gap),
+                if p.significant { "yes" } else { "no" }
+            );
+        }
+    }
+    h.push_str("</table>\n");
+
+    h.push_str("<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the same quantity (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2(σ_STL + σ_MTL): it excludes 0 exactly when the two mean ± 2σ intervals do not overlap, the paper's significance test. Transfer is direction-aware (lower loss is better). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n");
+    let rows: Vec<&TransferRow> = res.transfer.iter().collect();
+    transfer_rows_html(&mut h, &rows, "metric");
+
+    h.push_str("<h2>4. Trajectory probes vs training loss (paper Fig. 3)</h2>\n");
+    if figs("fig3").is_empty() {
+        h.push_str("<p class=note>No run recorded sharpness, Fisher trace or coherence probes (probes.csv absent or without these probes).</p>\n");
+    }
+    for f in figs("fig3") {
+        figure_html(&mut h, f);
+    }
+    if !res.probe_summary.is_empty() {
+        h.push_str("<p>Probe aggregates per variant (mean ± 2σ over seeds): <a href=\"tables/probe_aggregates.csv\">probe_aggregates.csv</a>.</p><table><tr><th>variant</th><th>task</th><th>probe</th><th>aggregate</th><th>value</th></tr>\n");
+        for (v, t, p, a, s) in &res.probe_summary {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(v),
+                esc(t),
+                esc(p),
+                a.name(),
+                ms(s)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    if !res.probe_transfer.is_empty() {
+        h.push_str("<p>Probe Δ MTL − STL (paper Table 1 columns); \"positive\" means MTL lowered the factor (raised it for similarity probes) beyond the ±2σ intervals. <a href=\"tables/probe_transfer.csv\">probe_transfer.csv</a>.</p>\n");
+        let rows: Vec<&TransferRow> = res.probe_transfer.iter().collect();
+        transfer_rows_html(&mut h, &rows, "probe");
+    }
+
+    h.push_str("<h2>5. Gradient conflict (paper Fig. 5–6)</h2>\n");
+    if figs("fig5").is_empty() {
+        h.push_str("<p class=note>No multi-task run recorded the conflict probe <code>conflict_cos_umtg</code>.</p>\n");
+    }
+    for f in figs("fig5") {
+        figure_html(&mut h, f);
+    }
+    if !res.conflict_corrs.is_empty() {
+        h.push_str("<table><tr><th>task</th><th>effect</th><th>variants</th><th>Pearson r (conflict vs effect)</th></tr>\n");
+        for c in &res.conflict_corrs {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&c.task),
+                esc(&c.effect),
+                c.n,
+                if c.r.is_finite() {
+                    format!("{:.3}", c.r)
+                } else {
+                    "n/a (< 3 variants)".into()
+                }
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    h.push_str("<h2>6. SMTO vs UMTG (paper Fig. 4)</h2>\n");
+    if res.smto.is_empty() {
+        h.push_str("<p class=note>No SMTO runs (objective.kind ≠ \"umtg\") with a UMTG baseline on the same task set: nothing to compare.</p>\n");
+    }
+    for f in figs("fig4") {
+        figure_html(&mut h, f);
+    }
+    if !res.smto.is_empty() {
+        h.push_str("<table><tr><th>SMTO</th><th>baseline</th><th>task</th><th>factor</th><th>SMTO</th><th>UMTG</th><th>%Δ factor</th><th>%Δ test acc.</th></tr>\n");
+        for r in &res.smto {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
+                esc(&r.variant), esc(&r.baseline), esc(&r.task), esc(&r.factor), esc(&r.aggregate), num(r.smto), num(r.umtg), r.factor_pct, r.generalization_pct
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    h.push_str("<h2>7. Pareto front and hypervolume</h2>\n");
+    if res.pareto.is_empty() {
+        h.push_str("<p class=note>No multi-task variant: no Pareto comparison.</p>\n");
+    }
+    for f in figs("fig7") {
+        figure_html(&mut h, f);
+    }
+    for s in &res.pareto {
+        let _ = writeln!(
+            h,
+            "<p>Task set {}: reference point ({}) = 1.1 × the largest final or untrained validation loss per task; front hypervolume {}.</p>\
+             <table><tr><th>variant</th>{}<th>on front</th><th>hypervolume alone</th></tr>",
+            esc(&s.tasks.join(" + ")),
+            s.reference.iter().map(|r| num(*r)).collect::<Vec<_>>().join(", "),
+            num(s.hypervolume),
+            s.tasks.iter().map(|t| format!("<th>final val loss {}</th>", esc(t))).collect::<String>()
+        );
+        for p in &s.points {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
+                esc(&p.label),
+                p.losses
+                    .iter()
+                    .map(|l| format!("<td>{}</td>", num(*l)))
+                    .collect::<String>(),
+                if p.on_front { "yes" } else { "no" },
+                num(p.hypervolume)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+
+    if !res.data.excluded.is_empty() {
+        h.push_str(
+            "<h2>Runs not used</h2><table><tr><th>run</th><th>status</th><th>message</th></tr>\n",
+        );
+        for e in &res.data.excluded {
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td></tr>",
+                esc(&e.id),
+                esc(&e.status),
+                esc(&e.message)
+            );
+        }
+        h.push_str("</table>\n");
+    }
+    h.push_str("<hr><p style=\"font-size:.85em\">Generated by mtlscope report. Definitions: shared FORMULAS.md (Analysis) and Mueller, Dredze &amp; Andrews, <i>Can Optimization Trajectories Explain Multi-Task Transfer?</i>, TMLR 2025 (§3–5, App. B.4).</p>\n</body></html>\n");
+    h
+}

@@ -1,0 +1,626 @@
+//! `mtlscope report`: analyses, figures (`figures/*.svg|png`), long-form tables
+//! (`tables/*.csv`) and a self-contained `index.html` (relative links only, no JavaScript).
+pub mod html;
+pub mod plots;
+
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use anyhow::{bail, Context, Result};
+
+use crate::analysis::aggregates::{
+    metric_aggregate, probe_aggregate_kind, series_aggregate, Aggregate, Metric, Quantity,
+    TRANSFER_METRICS,
+};
+use crate::analysis::comparable_loss::{binned, phases, BinRow, PhaseRow};
+use crate::analysis::conflict::{conflict_analysis, ConflictCorrelation, ConflictPoint};
+use crate::analysis::pareto::{pareto_sets, ParetoSet};
+use crate::analysis::significance::Summary;
+use crate::analysis::smto::{smto_table, SmtoRow};
+use crate::analysis::transfer::{probe_delta_table, transfer_table, TransferRow};
+use crate::analysis::Groups;
+use crate::experiment::store::{ExperimentData, Split};
+use plots::Figure;
+
+/// What `write_report` produced.
+#[derive(Debug)]
+pub struct ReportSummary {
+    /// Path of index.html.
+    pub index: PathBuf,
+    /// Things the reader should know (excluded runs, missing baselines).
+    pub warnings: Vec<String>,
+}
+
+/// All computed results, handed to the HTML writer.
+pub struct Results<'a> {
+    /// Loaded data.
+    pub data: &'a ExperimentData,
+    /// Selected variants.
+    pub groups: Groups<'a>,
+    /// Transfer table.
+    pub transfer: Vec<TransferRow>,
+    /// Probe Δ table.
+    pub probe_transfer: Vec<TransferRow>,
+    /// (variant, task, probe, aggregate, summary).
+    pub probe_summary: Vec<(String, String, String, Aggregate, Summary)>,
+    /// (variant, task, metric, bins).
+    pub bins: Vec<(String, String, String, Vec<BinRow>)>,
+    /// (variant, task, metric, phases).
+    pub phases: Vec<(String, String, String, Vec<PhaseRow>)>,
+    /// Conflict points.
+    pub conflict_points: Vec<ConflictPoint>,
+    /// Conflict correlations.
+    pub conflict_corrs: Vec<ConflictCorrelation>,
+    /// SMTO rows.
+    pub smto: Vec<SmtoRow>,
+    /// Pareto sets.
+    pub pareto: Vec<ParetoSet>,
+    /// Figures per section key (`fig1`...).
+    pub figures: Vec<(&'static str, Vec<Figure>)>,
+    /// Probe names seen.
+    pub probes: Vec<String>,
+}
+
+fn f(x: f64) -> String {
+    if x.is_finite() {
+        format!("{x}")
+    } else {
+        "NaN".into()
+    }
+}
+
+fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
+    csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))
+}
+
+/// Analyse `exp_dir` and write the report into `out`.
+pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
+    plots::init_font()?;
+    let data = ExperimentData::load(exp_dir)?;
+    if data.runs.is_empty() {
+        let ex: Vec<String> = data
+            .excluded
+            .iter()
+            .take(10)
+            .map(|e| format!("{} ({}: {})", e.id, e.status, e.message))
+            .collect();
+        bail!(
+            "no completed run in {} ({} planned): {}",
+            exp_dir.display(),
+            data.plan.runs.len(),
+            ex.join("; ")
+        );
+    }
+    let groups = Groups::build(&data)?;
+    let mut warnings: Vec<String> = data
+        .excluded
+        .iter()
+        .map(|e| format!("run {} not used: {} {}", e.id, e.status, e.message))
+        .collect();
+    for t in &groups.tasks {
+        if groups.stl_for(t).is_none() && !groups.mtl_with(t).is_empty() {
+            warnings.push(format!(
+                "task {t} has no STL variant: no transfer figures for it"
+            ));
+        }
+    }
+    let figs_dir = out.join("figures");
+    let tables_dir = out.join("tables");
+    std::fs::create_dir_all(&figs_dir)
+        .with_context(|| format!("creating {}", figs_dir.display()))?;
+    std::fs::create_dir_all(&tables_dir)
+        .with_context(|| format!("creating {}", tables_dir.display()))?;
+
+    let mut probes: Vec<String> = Vec::new();
+    for r in &data.runs {
+        for (_, p) in r.probes.keys() {
+            if !probes.contains(p) {
+                probes.push(p.clone());
+            }
+        }
+    }
+
+    let transfer = transfer_table(&groups);
+    let probe_transfer = probe_delta_table(&groups, &probes);
+    let mut probe_summary = Vec::new();
+    for v in &groups.variants {
+        for t in &v.tasks {
+            for p in &probes {
+                let agg = probe_aggregate_kind(p);
+                let s = Summary::of(&v.probe_values(t, p, agg));
+                if s.n > 0 {
+                    probe_summary.push((v.name.clone(), t.clone(), p.clone(), agg, s));
+                }
+            }
+        }
+    }
+    let mut bins = Vec::new();
+    let mut phase_rows = Vec::new();
+    for t in &groups.tasks {
+        let Some(stl) = groups.stl_for(t) else {
+            continue;
+        };
+        for v in groups.mtl_with(t) {
+            for q in [Quantity::Accuracy, Quantity::Loss] {
+                let m = Metric::new(Split::Val, q);
+                bins.push((
+                    v.name.clone(),
+                    t.clone(),
+                    m.name(),
+                    binned(&stl.runs, &v.runs, t, m),
+                ));
+                phase_rows.push((
+                    v.name.clone(),
+                    t.clone(),
+                    m.name(),
+                    phases(&stl.runs, &v.runs, t, m),
+                ));
+            }
+        }
+    }
+    let (conflict_points, conflict_corrs) = conflict_analysis(&groups, &probes);
+    let smto = smto_table(&groups, &probes);
+    let pareto = pareto_sets(&groups)?;
+
+    let figures = vec![
+        ("fig1", plots::generalization::figures(&groups, &figs_dir)?),
+        ("fig2", plots::comparable_loss::figures(&groups, &figs_dir)?),
+        ("fig3", plots::probes::figures(&groups, &figs_dir)?),
+        (
+            "fig5",
+            plots::conflict::figures(&groups, &conflict_points, &conflict_corrs, &figs_dir)?,
+        ),
+        ("fig4", plots::smto::figures(&groups, &smto, &figs_dir)?),
+        ("fig7", plots::pareto::figures(&pareto, &figs_dir)?),
+    ];
+
+    let res = Results {
+        data: &data,
+        groups,
+        transfer,
+        probe_transfer,
+        probe_summary,
+        bins,
+        phases: phase_rows,
+        conflict_points,
+        conflict_corrs,
+        smto,
+        pareto,
+        figures,
+        probes,
+    };
+    write_tables(&res, &tables_dir)?;
+    let index = out.join("index.html");
+    let html = html::render(&res, &warnings);
+    std::fs::File::create(&index)
+        .and_then(|mut fh| fh.write_all(html.as_bytes()))
+        .with_context(|| format!("writing {}", index.display()))?;
+    Ok(ReportSummary { index, warnings })
+}
+
+/// Header of `tables/transfer.csv` (and `probe_transfer.csv`).
+pub const TRANSFER_HEADER: [&str; 10] = [
+    "variant",
+    "task",
+    "metric",
+    "aggregate",
+    "stl_mean",
+    "mtl_mean",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "transfer",
+];
+
+fn write_transfer(path: &Path, rows: &[TransferRow]) -> Result<()> {
+    let mut w = csv_writer(path)?;
+    w.write_record(TRANSFER_HEADER)?;
+    for r in rows {
+        w.write_record([
+            r.variant.clone(),
+            r.task.clone(),
+            r.metric.clone(),
+            r.aggregate.clone(),
+            f(r.stl.mean),
+            f(r.mtl.mean),
+            f(r.delta),
+            f(r.ci_low),
+            f(r.ci_high),
+            r.transfer.name().into(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
+fn write_tables(res: &Results, dir: &Path) -> Result<()> {
+    let data = res.data;
+    let used: std::collections::HashSet<&str> = res
+        .groups
+        .variants
+        .iter()
+        .flat_map(|v| v.runs.iter().map(|r| r.id.as_str()))
+        .collect();
+
+    // runs.csv: every planned run, its state, and whether the report uses it.
+    let mut w = csv_writer(&dir.join("runs.csv"))?;
+    w.write_record([
+        "run_id",
+        "variant",
+        "seed",
+        "grid",
+        "kind",
+        "objective",
+        "tasks",
+        "status",
+        "used",
+    ])?;
+    for r in &data.runs {
+        w.write_record([
+            r.id.clone(),
+            r.variant.clone(),
+            r.seed.to_string(),
+            r.grid_tag.clone(),
+            r.kind.name().into(),
+            r.objective.clone(),
+            r.tasks.join("+"),
+            "completed".into(),
+            used.contains(r.id.as_str()).to_string(),
+        ])?;
+    }
+    for e in &data.excluded {
+        let pr = data.plan.runs.iter().find(|p| p.id == e.id);
+        w.write_record([
+            e.id.clone(),
+            pr.map(|p| p.variant.clone()).unwrap_or_default(),
+            pr.map(|p| p.seed.to_string()).unwrap_or_default(),
+            pr.map(|p| p.grid_tag.clone()).unwrap_or_default(),
+            String::new(),
+            String::new(),
+            String::new(),
+            e.status.clone(),
+            "false".into(),
+        ])?;
+    }
+    w.flush()?;
+
+    // Long-form trajectories and probes of every completed run (pandas/polars-ready).
+    let mut w = csv_writer(&dir.join("trajectories.csv"))?;
+    w.write_record([
+        "run_id", "variant", "seed", "grid", "epoch", "step", "task", "split", "loss", "accuracy",
+    ])?;
+    for r in &data.runs {
+        for ((task, split), pts) in &r.trajectory {
+            for p in pts {
+                w.write_record([
+                    r.id.clone(),
+                    r.variant.clone(),
+                    r.seed.to_string(),
+                    r.grid_tag.clone(),
+                    f(p.epoch),
+                    p.step.to_string(),
+                    task.clone(),
+                    split.name().into(),
+                    f(p.loss),
+                    f(p.accuracy),
+                ])?;
+            }
+        }
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("probes.csv"))?;
+    w.write_record([
+        "run_id", "variant", "seed", "grid", "step", "task", "probe", "value",
+    ])?;
+    for r in &data.runs {
+        for ((task, probe), pts) in &r.probes {
+            for (s, v) in pts {
+                w.write_record([
+                    r.id.clone(),
+                    r.variant.clone(),
+                    r.seed.to_string(),
+                    r.grid_tag.clone(),
+                    s.to_string(),
+                    task.clone(),
+                    probe.clone(),
+                    f(*v),
+                ])?;
+            }
+        }
+    }
+    w.flush()?;
+
+    // Per-run aggregates: what every mean in the other tables is computed from.
+    let mut w = csv_writer(&dir.join("aggregates.csv"))?;
+    w.write_record([
+        "run_id",
+        "variant",
+        "seed",
+        "grid",
+        "task",
+        "metric",
+        "aggregate",
+        "value",
+    ])?;
+    for r in &data.runs {
+        for t in &r.tasks {
+            let mut rows: Vec<(String, Aggregate, Option<f64>)> = Vec::new();
+            for m in TRANSFER_METRICS {
+                for a in [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20] {
+                    rows.push((m.name(), a, metric_aggregate(r, t, m, a)));
+                }
+            }
+            let tl = Metric::new(Split::Train, Quantity::Loss);
+            rows.push((
+                tl.name(),
+                Aggregate::Min,
+                metric_aggregate(r, t, tl, Aggregate::Min),
+            ));
+            rows.push((
+                tl.name(),
+                Aggregate::Final,
+                metric_aggregate(r, t, tl, Aggregate::Final),
+            ));
+            for p in r.probe_names(t) {
+                let a = probe_aggregate_kind(&p);
+                rows.push((p.clone(), a, series_aggregate(r.probe(t, &p), a)));
+            }
+            for (m, a, v) in rows {
+                if let Some(v) = v {
+                    w.write_record([
+                        r.id.clone(),
+                        r.variant.clone(),
+                        r.seed.to_string(),
+                        r.grid_tag.clone(),
+                        t.clone(),
+                        m,
+                        a.name().into(),
+                        f(v),
+                    ])?;
+                }
+            }
+        }
+    }
+    w.flush()?;
+
+    let sel = &data.plan.selection;
+    let mut w = csv_writer(&dir.join("selection.csv"))?;
+    w.write_record([
+        "variant",
+        "grid",
+        "metric",
+        "aggregate",
+        "tasks",
+        "score_mean",
+        "seeds_scored",
+        "selected",
+    ])?;
+    for s in &res.groups.selections {
+        // The tasks the score averaged (selection.tasks the variant has, else all its tasks).
+        let vtasks: Vec<String> = data
+            .runs
+            .iter()
+            .find(|r| r.variant == s.variant)
+            .map(|r| r.tasks.clone())
+            .unwrap_or_default();
+        let mut used_tasks: Vec<String> = match &sel.tasks {
+            Some(t) => vtasks.iter().filter(|v| t.contains(v)).cloned().collect(),
+            None => vtasks.clone(),
+        };
+        if used_tasks.is_empty() {
+            used_tasks = vtasks;
+        }
+        for (tag, score, n) in &s.scores {
+            w.write_record([
+                s.variant.clone(),
+                tag.clone(),
+                sel.metric.name().into(),
+                format!("{:?}", sel.aggregate).to_lowercase(),
+                sel.tasks
+                    .as_ref()
+                    .map(|t| t.join("+"))
+                    .unwrap_or_else(|| "all".into()),
+                f(*score),
+                n.to_string(),
+                (*tag == s.grid_tag).to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+
+    write_transfer(&dir.join("transfer.csv"), &res.transfer)?;
+    write_transfer(&dir.join("probe_transfer.csv"), &res.probe_transfer)?;
+
+    let mut w = csv_writer(&dir.join("probe_aggregates.csv"))?;
+    w.write_record(["variant", "task", "probe", "aggregate", "mean", "std", "n"])?;
+    for (v, t, p, a, s) in &res.probe_summary {
+        w.write_record([
+            v.clone(),
+            t.clone(),
+            p.clone(),
+            a.name().into(),
+            f(s.mean),
+            f(s.std),
+            s.n.to_string(),
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("comparable_loss.csv"))?;
+    w.write_record([
+        "variant",
+        "task",
+        "metric",
+        "bin",
+        "loss_low",
+        "loss_high",
+        "stl_mean",
+        "stl_std",
+        "stl_n",
+        "mtl_mean",
+        "mtl_std",
+        "mtl_n",
+        "gap",
+        "significant",
+    ])?;
+    for (v, t, m, rows) in &res.bins {
+        for b in rows {
+            w.write_record([
+                v.clone(),
+                t.clone(),
+                m.clone(),
+                b.bin.to_string(),
+                f(b.loss_low),
+                f(b.loss_high),
+                f(b.stl.mean),
+                f(b.stl.std),
+                b.stl.n.to_string(),
+                f(b.mtl.mean),
+                f(b.mtl.std),
+                b.mtl.n.to_string(),
+                f(b.gap),
+                b.significant.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("generalization_gap.csv"))?;
+    w.write_record([
+        "variant",
+        "task",
+        "metric",
+        "phase",
+        "loss_low",
+        "loss_high",
+        "stl_mean",
+        "stl_std",
+        "stl_n",
+        "mtl_mean",
+        "mtl_std",
+        "mtl_n",
+        "gap",
+        "significant",
+    ])?;
+    for (v, t, m, rows) in &res.phases {
+        for p in rows {
+            w.write_record([
+                v.clone(),
+                t.clone(),
+                m.clone(),
+                p.phase.into(),
+                f(p.loss_low),
+                f(p.loss_high),
+                f(p.stl.mean),
+                f(p.stl.std),
+                p.stl.n.to_string(),
+                f(p.mtl.mean),
+                f(p.mtl.std),
+                p.mtl.n.to_string(),
+                f(p.gap),
+                p.significant.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("conflict.csv"))?;
+    w.write_record([
+        "task",
+        "variant",
+        "conflict_mean",
+        "conflict_std",
+        "n",
+        "effect",
+        "value",
+    ])?;
+    for p in &res.conflict_points {
+        for (e, v) in &p.effects {
+            w.write_record([
+                p.task.clone(),
+                p.variant.clone(),
+                f(p.conflict.mean),
+                f(p.conflict.std),
+                p.conflict.n.to_string(),
+                e.clone(),
+                f(*v),
+            ])?;
+        }
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("conflict_correlation.csv"))?;
+    w.write_record(["task", "effect", "n_variants", "pearson_r"])?;
+    for c in &res.conflict_corrs {
+        w.write_record([c.task.clone(), c.effect.clone(), c.n.to_string(), f(c.r)])?;
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("smto.csv"))?;
+    w.write_record([
+        "variant",
+        "baseline",
+        "task",
+        "factor",
+        "aggregate",
+        "smto_mean",
+        "umtg_mean",
+        "factor_pct_change",
+        "test_accuracy_pct_change",
+    ])?;
+    for r in &res.smto {
+        w.write_record([
+            r.variant.clone(),
+            r.baseline.clone(),
+            r.task.clone(),
+            r.factor.clone(),
+            r.aggregate.clone(),
+            f(r.smto),
+            f(r.umtg),
+            f(r.factor_pct),
+            f(r.generalization_pct),
+        ])?;
+    }
+    w.flush()?;
+
+    let mut w = csv_writer(&dir.join("pareto.csv"))?;
+    w.write_record([
+        "task_set",
+        "variant",
+        "task",
+        "final_val_loss",
+        "reference",
+        "on_front",
+        "hypervolume",
+    ])?;
+    for s in &res.pareto {
+        for p in &s.points {
+            for (k, t) in s.tasks.iter().enumerate() {
+                w.write_record([
+                    s.tasks.join("+"),
+                    p.variant.clone(),
+                    t.clone(),
+                    f(p.losses[k]),
+                    f(s.reference[k]),
+                    p.on_front.to_string(),
+                    f(p.hypervolume),
+                ])?;
+            }
+        }
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("hypervolume.csv"))?;
+    w.write_record(["task_set", "reference", "front_hypervolume", "points"])?;
+    for s in &res.pareto {
+        w.write_record([
+            s.tasks.join("+"),
+            s.reference
+                .iter()
+                .map(|r| f(*r))
+                .collect::<Vec<_>>()
+                .join(";"),
+            f(s.hypervolume),
+            s.points.len().to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}

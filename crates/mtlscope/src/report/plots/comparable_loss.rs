@@ -1,0 +1,80 @@
+//! Generalization gap at comparable training loss (Mueller et al. 2025 §3, App. B.4).
+use std::path::Path;
+
+use anyhow::Result;
+
+use super::{color, runs_note, save, slug, Figure, Panel, Series};
+use crate::analysis::aggregates::{Metric, Quantity};
+use crate::analysis::comparable_loss::{binned, N_BINS};
+use crate::analysis::Groups;
+use crate::experiment::store::Split;
+
+/// One figure per task with an STL baseline and an MTL variant.
+pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
+    let mut out = Vec::new();
+    for task in &groups.tasks {
+        let Some(stl) = groups.stl_for(task) else {
+            continue;
+        };
+        let mtl = groups.mtl_with(task);
+        if mtl.is_empty() {
+            continue;
+        }
+        let mut panels = Vec::new();
+        for q in [Quantity::Accuracy, Quantity::Loss] {
+            let metric = Metric::new(Split::Val, q);
+            let mut series = Vec::new();
+            for v in &mtl {
+                let rows = binned(&stl.runs, &v.runs, task, metric);
+                let mut pts = Vec::new();
+                let mut band = Vec::new();
+                for b in rows.iter().filter(|b| b.gap.is_finite()) {
+                    let x = (b.loss_low * b.loss_high).sqrt();
+                    pts.push((x, b.gap));
+                    let half = 2.0 * (b.stl.std + b.mtl.std);
+                    if half.is_finite() {
+                        band.push((x, b.gap - half, b.gap + half));
+                    }
+                }
+                let mut s = Series::line(format!("{} − STL", v.label), color(v.index), pts, band);
+                s.marker = 3;
+                series.push(s);
+            }
+            panels.push(Panel {
+                title: format!("{task}: gap in {}", metric.name()),
+                x_label: format!("training loss of {task}, bin centre (log scale)"),
+                y_label: format!(
+                    "{} MTL − STL ({})",
+                    metric.name(),
+                    if q == Quantity::Accuracy {
+                        "fraction"
+                    } else {
+                        "nats"
+                    }
+                ),
+                log_x: true,
+                hlines: vec![0.0],
+                series,
+                ..Default::default()
+            });
+        }
+        let stem = format!("fig2_comparable_loss_{}", slug(task));
+        save(dir, &stem, &panels, 2)?;
+        let mut all = vec![stl];
+        all.extend(mtl.iter().copied());
+        out.push(Figure {
+            stem,
+            title: format!("Generalization gap at comparable training loss — {task}"),
+            caption: format!(
+                "{N_BINS} geometrically spaced bins over the training-loss range of each STL/MTL \
+                 pair (all evaluations of all seeds). Per bin: each seed's mean validation metric \
+                 over its evaluations in the bin, then MTL mean − STL mean over seeds; bands: \
+                 gap ± 2(σ_STL + σ_MTL) (sample std, ddof = 1), which excludes 0 exactly when the \
+                 two ±2σ intervals are disjoint. Only bins both trajectories visit are drawn. \
+                 Early-phase and end-of-training gaps are in the table below. Runs: {}.",
+                runs_note(&all)
+            ),
+        });
+    }
+    Ok(out)
+}
