@@ -82,9 +82,9 @@ pub fn nnls(q: &DMatrix<f64>, c: &[f64], tol: f64) -> Option<Vec<f64>> {
             }
             x[block] = 0.0;
             f.retain(q, |i| x[i] > 0.0);
-            for i in 0..m {
+            for (i, xi) in x.iter_mut().enumerate() {
                 if !f.set.contains(&i) {
-                    x[i] = 0.0;
+                    *xi = 0.0;
                 }
             }
             blocked.iter_mut().for_each(|b| *b = false);
@@ -154,19 +154,15 @@ impl Factor {
     fn solve(&self, c: &[f64]) -> Vec<f64> {
         let (p, m) = (self.set.len(), self.m);
         let mut y = vec![0.0; p];
+        // Forward L y = c_P, then back Lᵀ z = y (in place).
         for r in 0..p {
-            let mut s = c[self.set[r]];
-            for k in 0..r {
-                s -= self.l[r * m + k] * y[k];
-            }
-            y[r] = s / self.l[r * m + r];
+            let row = &self.l[r * m..r * m + r];
+            let s: f64 = row.iter().zip(&y[..r]).map(|(a, b)| a * b).sum();
+            y[r] = (c[self.set[r]] - s) / self.l[r * m + r];
         }
         for r in (0..p).rev() {
-            let mut s = y[r];
-            for k in r + 1..p {
-                s -= self.l[k * m + r] * y[k];
-            }
-            y[r] = s / self.l[r * m + r];
+            let s: f64 = (r + 1..p).map(|k| self.l[k * m + r] * y[k]).sum();
+            y[r] = (y[r] - s) / self.l[r * m + r];
         }
         y
     }
