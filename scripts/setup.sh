@@ -8,11 +8,18 @@ TORCH_VERSION=2.13.0
 CACHE="${MTLSCOPE_CACHE:-$HOME/.cache/mtlscope}"
 VENV="$CACHE/venv"
 
+# Debian packages: the dataset (unless MTLSCOPE_DATA points elsewhere) and the font the report's
+# PNG figures are drawn with.
+need=()
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${MTLSCOPE_DATA:-}" ]; then
-  echo "setup: installing Debian package dataset-fashion-mnist"
+  need+=(dataset-fashion-mnist)
+fi
+[ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+if [ ${#need[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
   $SUDO apt-get update -qq
-  $SUDO apt-get install -y -qq dataset-fashion-mnist
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
 torch_dir() { "$VENV/bin/python" - <<'PY' 2>/dev/null
