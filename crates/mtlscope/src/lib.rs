@@ -9,4 +9,5 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod model;
+pub mod probe;
 pub mod train;
