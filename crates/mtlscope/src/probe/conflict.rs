@@ -20,16 +20,17 @@
 //! `cosine_similarity` eps convention) instead of NaN. Single-task runs get only the
 //! inter-sample rows: the other quantities are 1 or undefined with one task.
 //!
-//! Cost: batch gradients come from [`super::per_example`] with groups of |B| (K × n_batches ×
-//! |B| examples, one forward/backward each); per-example gradients with groups of 1 (m
-//! examples per task, one forward/backward plus per-example GEMMs), materialised as `[m, p]`;
+//! Cost: batch gradients are plain autograd at |B| (K × n_batches × |B| examples, one
+//! forward/backward each); per-example gradients come from [`super::per_example`] with groups
+//! of 1 (m examples per task, one forward/backward plus per-example GEMMs), materialised as
+//! `[m, p]`;
 //! all pair statistics of a task are two m×m GEMMs (Gram matrix, sign agreement).
 
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
 use super::per_example::ce_dlogits;
-use super::{chunks, Probe, ProbeContext, ProbeRow, CHUNK};
+use super::{batch_grad, chunks, Probe, ProbeContext, ProbeRow, CHUNK};
 use crate::config::ProbesConfig;
 
 /// The conflict probe.
@@ -54,7 +55,7 @@ const STREAM_BATCHES: u64 = 0xc0f1;
 const STREAM_SAMPLES: u64 = 0x5a3b;
 
 /// Shared-parameter gradients `[G, p]` of task `k` for the groups of `s` consecutive
-/// `positions` of its subset.
+/// `positions` of its subset (used with s = 1: per-example gradients).
 fn shared_grads(ctx: &ProbeContext, k: usize, positions: &[i64], s: usize) -> Tensor {
     let sub = &ctx.subsets[k];
     let parts: Vec<Tensor> = chunks(positions, s, CHUNK)
@@ -86,7 +87,14 @@ impl Probe for Conflict {
             let per_task: Vec<Tensor> = (0..n_tasks)
                 .map(|k| {
                     let order = ctx.order(STREAM_BATCHES, ctx.subsets[k].len());
-                    shared_grads(ctx, k, &order[..nb * b], b)
+                    let rows: Vec<Tensor> = order[..nb * b]
+                        .chunks(b)
+                        .map(|c| {
+                            let (x, y) = ctx.subsets[k].select(c);
+                            batch_grad(ctx.net, k, &x, &y, true)
+                        })
+                        .collect();
+                    Tensor::stack(&rows, 0)
                 })
                 .collect();
             // [nb, K, p] → one K×K Gram matrix per batch.

@@ -48,6 +48,9 @@ impl Probe for FisherTrace {
     fn measure(&mut self, ctx: &ProbeContext) -> Result<Vec<ProbeRow>> {
         let mut rows = Vec::new();
         for (k, sub) in ctx.subsets.iter().enumerate() {
+            if sub.is_empty() {
+                continue;
+            }
             let s = self.batch.min(sub.len());
             let positions: Vec<i64> = (0..sub.len() as i64).collect();
             let mut rng = ctx.rng(mix(&[0xf15e, k as u64]));

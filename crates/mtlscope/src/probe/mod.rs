@@ -247,6 +247,25 @@ pub fn chunks(positions: &[i64], group: usize, target: usize) -> impl Iterator<I
     positions[..usable].chunks(per)
 }
 
+/// Gradient of task `k`'s mean loss on (`x`, `y`), flattened in
+/// [`MultiTaskNet::shared_params`] order, then (unless `shared_only`) `head_params(k)`: one
+/// ordinary forward and backward, libtorch's native kernels — the fastest way to a batch's
+/// gradient when the batch is as large as a training batch.
+pub fn batch_grad(
+    net: &MultiTaskNet,
+    k: usize,
+    x: &Tensor,
+    y: &Tensor,
+    shared_only: bool,
+) -> Tensor {
+    let mut params = net.shared_params();
+    if !shared_only {
+        params.extend(net.head_params(k));
+    }
+    let loss = crate::train::objective::task_loss(&net.logits(k, x, false), y);
+    crate::aggregate::jacobian::flatten(&Tensor::run_backward(&[loss], &params, false, false))
+}
+
 /// Chunk size (examples) of the batched gradient passes.
 pub const CHUNK: usize = 512;
 

@@ -74,10 +74,17 @@ impl Layer {
                 let u = a.im2col(k.as_slice(), [1, 1], [p, p], [1, 1]);
                 let (cin_kk, pos) = (u.size()[1], u.size()[2]);
                 let cout = d.size()[1];
-                let u = u.view([g, s, cin_kk, pos]);
-                let d = d.reshape([g, s, cout, pos]);
-                let gw = Tensor::einsum("gsop,gsip->goi", &[&d, &u], None::<&[i64]>);
-                let gb = d.sum_dim_intlist([1i64, 3].as_slice(), false, None::<Kind>);
+                let d = d.reshape([n, cout, pos]);
+                // Per-example products first, then the group sum: the transposed patches are a
+                // strided view bmm reads directly, where a grouped contraction over (s, P) would
+                // copy both operands into [G, ·, s·P].
+                let pe = d.bmm(&u.transpose(1, 2)).view([g, s, cout * cin_kk]);
+                let gw = pe.sum_dim_intlist([1i64].as_slice(), false, None::<Kind>);
+                let gb = d.view([g, s, cout, pos]).sum_dim_intlist(
+                    [1i64, 3].as_slice(),
+                    false,
+                    None::<Kind>,
+                );
                 (gw.reshape([g, -1]), gb)
             }
             None => {

@@ -58,6 +58,9 @@ impl Probe for Sharpness {
         let net = ctx.net;
         let mut rows = Vec::new();
         for (k, sub) in ctx.subsets.iter().enumerate() {
+            if sub.is_empty() {
+                continue;
+            }
             let b = self.batch.min(sub.len()) as i64;
             let n_batches = sub.len() as i64 / b;
             let params: Vec<Tensor> = net
