@@ -180,7 +180,7 @@ impl ProbeSet {
 
     /// True when evaluation `eval_index` is probed (every `probes.every`-th, starting at 0).
     pub fn due(&self, eval_index: usize) -> bool {
-        eval_index % self.every == 0
+        eval_index.is_multiple_of(self.every)
     }
 
     /// Runs every probe at evaluation `eval_index` (nothing when it is not due).

@@ -113,14 +113,15 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
     let optimizer = optim::build(&cfg.optim);
     let objective = objective::build(&cfg.objective, tasks.len())?;
-    let probes = match cfg.probes.enabled {
-        true => Some(ProbeSet::new(
+    let probes = if cfg.probes.enabled {
+        Some(ProbeSet::new(
             &cfg.probes,
             cfg.model.encoder,
             &tasks,
             device,
-        )?),
-        false => None,
+        )?)
+    } else {
+        None
     };
 
     let (dir, start, wall_before, state) = if opts.resume {
