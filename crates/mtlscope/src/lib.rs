@@ -12,5 +12,6 @@ pub mod config;
 pub mod data;
 pub mod experiment;
 pub mod model;
+pub mod probe;
 pub mod report;
 pub mod train;

@@ -3,6 +3,12 @@
 //! Jacobian path (K backwards, J Jᵀ, d = Jᵀw written back) — split into batch gathering,
 //! forward+backward, aggregation and the optimizer update. Inputs are random tensors of
 //! Fashion-MNIST's shape: the cost of a step does not depend on pixel values.
+//!
+//! `mtlscope bench probes`: wall time of each trajectory probe at the `[probes]` defaults on
+//! the same LeNet, K tasks of 2048 random examples (the probe subsets), as throughput in
+//! examples per second (one example through one gradient evaluation) next to a training
+//! forward+backward at the probe's batch size, and the probes' time over a FashionMTL epoch
+//! (195 UMTG steps of K×128 with the Adam update).
 
 use anyhow::{bail, Result};
 use std::process::ExitCode;
@@ -10,16 +16,18 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use crate::aggregate::{apply::unflatten, jacobian::task_gradients};
-use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig};
+use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, ProbesConfig};
+use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
-use crate::train::objective::{self, weighting, Batch};
+use crate::probe::ProbeSet;
+use crate::train::objective::{self, task_loss, weighting, Batch};
 use crate::train::optim;
 use crate::train::sampler::Sampler;
 
 /// Arguments of `mtlscope bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to time: `step`.
+    /// What to time: `step` or `probes`.
     #[arg(default_value = "step")]
     pub what: String,
     /// Number of tasks.
@@ -44,6 +52,9 @@ pub struct Args {
     /// (`all`), or of the comma-separated methods named.
     #[arg(long, value_name = "all|NAME,...")]
     pub methods: Option<String>,
+    /// Timed repetitions of each probe (`bench probes`).
+    #[arg(long, default_value_t = 3)]
+    pub reps: usize,
 }
 
 /// Median, 10th and 90th percentile of a sample, in milliseconds.
@@ -61,16 +72,21 @@ fn sync(device: Device) {
 
 /// Runs the benchmark.
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.what != "step" {
-        bail!("bench: unknown target `{}`; known: step", args.what);
-    }
-    if args.tasks == 0 || args.batch_size == 0 || args.steps == 0 {
-        bail!("bench: --tasks, --batch-size and --steps must be >= 1");
+    if args.tasks == 0 || args.batch_size == 0 || args.steps == 0 || args.reps == 0 {
+        bail!("bench: --tasks, --batch-size, --steps and --reps must be >= 1");
     }
     if let Some(n) = args.threads {
         tch::set_num_threads(n);
     }
     let device = super::parse_device(&args.device)?;
+    match args.what.as_str() {
+        "step" => run_step(args, device),
+        "probes" => run_probes(args, device),
+        other => bail!("bench: unknown target `{other}`; known: step, probes"),
+    }
+}
+
+fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let pool = 4096;
     let names: Vec<(String, i64)> = (0..args.tasks).map(|k| (format!("task{k}"), 10)).collect();
     tch::manual_seed(0);
@@ -278,4 +294,152 @@ fn report<const N: usize>(path: &str, names: &[&str; N], parts: &[[f64; N]]) {
         let (m, lo, hi) = summary(&mut v);
         println!("{path:<10} {name:<22} {m:>10.2} {lo:>10.2} {hi:>10.2}");
     }
+}
+
+/// Median seconds of `reps` timed calls of `f` after one untimed call.
+fn time_median(reps: usize, device: Device, mut f: impl FnMut() -> Result<()>) -> Result<f64> {
+    f()?;
+    sync(device);
+    let mut v = Vec::with_capacity(reps);
+    for _ in 0..reps {
+        let t = Instant::now();
+        f()?;
+        sync(device);
+        v.push(t.elapsed().as_secs_f64());
+    }
+    Ok(summary(&mut v).0)
+}
+
+fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
+    let cfg = ProbesConfig::default();
+    let k = args.tasks;
+    let n = cfg.subset as i64;
+    tch::manual_seed(0);
+    let tasks: Vec<TaskData> = (0..k)
+        .map(|i| {
+            let split = |m: i64| Split {
+                x: Tensor::randn([m, 1, 28, 28], (Kind::Float, device)),
+                y: Tensor::randint(10, [m], (Kind::Int64, device)),
+            };
+            TaskData {
+                name: format!("task{i}"),
+                classes: 10,
+                train: split(n),
+                val: split(1),
+                test: split(1),
+            }
+        })
+        .collect();
+    let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), 10)).collect();
+    let model = ModelConfig::default();
+    let net = MultiTaskNet::new(&model, &heads, [1, 28, 28], device)?;
+    let mut set = ProbeSet::new(&cfg, model.encoder, &tasks, device)?;
+    println!(
+        "mtlscope bench probes: LeNet, {k} tasks, |S_k| = {n}, probes at defaults, device {device:?}, {} threads",
+        tch::get_num_threads()
+    );
+
+    // Training forward+backward of one task's loss, all its parameters, at batch b.
+    let params: Vec<Tensor> = net
+        .shared_params()
+        .into_iter()
+        .chain(net.head_params(0))
+        .collect();
+    let train_eps = |b: i64| -> Result<f64> {
+        let x = tasks[0].train.x.narrow(0, 0, b);
+        let y = tasks[0].train.y.narrow(0, 0, b);
+        let reps = (4096 / b as usize).max(args.reps);
+        let t = time_median(reps, device, || {
+            let loss = task_loss(&net.logits(0, &x, true), &y);
+            let g = Tensor::run_backward(&[loss], &params, false, false);
+            let _ = g[0].sum(Kind::Float).double_value(&[]);
+            Ok(())
+        })?;
+        Ok(b as f64 / t)
+    };
+    let (t16, t128) = (
+        train_eps(cfg.fim_batch as i64)?,
+        train_eps(cfg.sharpness_batch as i64)?,
+    );
+
+    // Examples through a gradient evaluation per call of each probe, and its batch size.
+    let kf = k as f64;
+    let work = |name: &str| -> (f64, f64) {
+        let nf = n as f64;
+        match name {
+            "sharpness" => (kf * nf * cfg.sharpness_steps as f64, t128),
+            "fim_trace" => (kf * nf * (cfg.fim_draws + 1) as f64, t16),
+            "coherence" => (
+                kf * (cfg.coherence_batch * cfg.coherence_batches) as f64,
+                t128,
+            ),
+            _ => (
+                kf * ((cfg.conflict_batch * cfg.conflict_batches) as f64
+                    + cfg.conflict_samples as f64),
+                t128,
+            ),
+        }
+    };
+    println!(
+        "train fwd+bwd (1 task): {:.0} ex/s at batch {}, {:.0} ex/s at batch {}",
+        t16, cfg.fim_batch, t128, cfg.sharpness_batch
+    );
+    println!(
+        "{:<11} {:>10} {:>14} {:>14} {:>10}",
+        "probe", "median s", "example-grads", "ex/s", "vs train"
+    );
+    let mut total = 0.0;
+    let mut per_probe = Vec::new();
+    for (i, name) in set.names().into_iter().enumerate() {
+        let t = time_median(args.reps, device, || set.run_one(i, &net, 0).map(|_| ()))?;
+        let (w, train) = work(name);
+        println!(
+            "{name:<11} {t:>10.3} {w:>14.0} {:>14.0} {:>9.0}%",
+            w / t,
+            100.0 * (w / t) / train
+        );
+        total += t;
+        per_probe.push((name, t));
+    }
+
+    // A FashionMTL epoch: 195 UMTG steps of K×128 plus the optimizer update.
+    let pool = n;
+    let mut umtg = objective::build(&ObjectiveConfig::default(), k, 1)?;
+    let mut opt = optim::build(&OptimConfig::default());
+    let all = net.params();
+    let mut samplers: Vec<Sampler> = (0..k)
+        .map(|i| Sampler::new(0, i, pool as usize, 128))
+        .collect();
+    let steps = args.steps.min(195);
+    let mut step = 0;
+    let t_step = time_median(1, device, || {
+        for _ in 0..steps {
+            let batches: Vec<Batch> = samplers
+                .iter_mut()
+                .zip(&tasks)
+                .map(|(s, t)| {
+                    let idx = Tensor::from_slice(s.batch(step)).to_device(device);
+                    Batch {
+                        x: t.train.x.index_select(0, &idx),
+                        y: t.train.y.index_select(0, &idx),
+                    }
+                })
+                .collect();
+            let out = umtg.step(&net, &batches, step)?;
+            opt.step(&all, &out.grads);
+            step += 1;
+        }
+        Ok(())
+    })? / steps as f64;
+    let epoch = 195.0 * t_step;
+    println!(
+        "epoch (195 steps of {k}x128, extrapolated from {steps}): {epoch:.3} s; all probes: {total:.3} s; probe/epoch = {:.2}",
+        total / epoch
+    );
+    let shares: Vec<String> = per_probe
+        .iter()
+        .map(|(n, t)| format!("{n} {:.0}%", 100.0 * t / total))
+        .collect();
+    println!("probe time: {}", shares.join(", "));
+    Ok(ExitCode::SUCCESS)
 }

@@ -19,6 +19,7 @@ use super::store::{read_checkpoint, CheckpointMeta, RunDir, RunInfo, Status};
 use crate::config::RunConfig;
 use crate::data::{load_tasks, TaskData};
 use crate::model::MultiTaskNet;
+use crate::probe::ProbeSet;
 
 /// How to run.
 pub struct RunOptions {
@@ -61,6 +62,7 @@ struct Run {
     samplers: Vec<Sampler>,
     dir: RunDir,
     info: RunInfo,
+    probes: Option<ProbeSet>,
     steps_per_epoch: usize,
     total: usize,
 }
@@ -110,6 +112,16 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
     let optimizer = optim::build(&cfg.optim);
     let objective = objective::build(&cfg.objective, tasks.len(), steps_per_epoch)?;
+    let probes = if cfg.probes.enabled {
+        Some(ProbeSet::new(
+            &cfg.probes,
+            cfg.model.encoder,
+            &tasks,
+            device,
+        )?)
+    } else {
+        None
+    };
 
     let (dir, start, wall_before, state) = if opts.resume {
         let (meta, state) = read_checkpoint(&opts.out)?;
@@ -132,6 +144,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         samplers,
         dir,
         info,
+        probes,
         steps_per_epoch,
         total,
     };
@@ -177,13 +190,16 @@ fn load_params(net: &MultiTaskNet, state: &HashMap<String, Tensor>) -> Result<()
 }
 
 impl Run {
-    fn eval_due(&self, step: usize) -> bool {
-        let every = if self.cfg.train.eval_every == 0 {
+    fn eval_every(&self) -> usize {
+        if self.cfg.train.eval_every == 0 {
             self.steps_per_epoch
         } else {
             self.cfg.train.eval_every
-        };
-        step.is_multiple_of(every) || step == self.total
+        }
+    }
+
+    fn eval_due(&self, step: usize) -> bool {
+        step.is_multiple_of(self.eval_every()) || step == self.total
     }
 
     fn epoch(&self, step: usize) -> f64 {
@@ -205,6 +221,18 @@ impl Run {
                 &loss,
                 &acc,
             ])?;
+        }
+        // Evaluation index from the step alone (the last one may be off the grid), so a
+        // resumed run seeds its probes as the uninterrupted run did.
+        let eval_index = step.div_ceil(self.eval_every());
+        if let Some(probes) = &mut self.probes {
+            for r in probes.record(&self.net, eval_index)? {
+                let task = r.task.map_or("", |k| self.tasks[k].name.as_str());
+                let value = r.value.to_string();
+                self.dir
+                    .probes
+                    .row(&[&epoch, &step_s, task, &r.probe, &value])?;
+            }
         }
         if opts.verbose {
             let summary: Vec<String> = rows

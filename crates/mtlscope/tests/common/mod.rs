@@ -48,12 +48,14 @@ fn write_gz(path: &Path, bytes: &[u8]) {
     std::fs::write(path, enc.finish().unwrap()).unwrap();
 }
 
-/// A quick run config over the dataset in `data`.
+/// A quick run config over the dataset in `data`. Probes are off (tests/probes.rs turns
+/// them on with `--set`) so the training tests stay fast.
 pub fn quick_config(data: &Path, extra: &str) -> String {
     format!(
         "[data]\ntasks = [\"fashion1\", \"fashion2\"]\ndata_dir = {data:?}\n\n\
          [optim]\nname = \"adam\"\nlr = 0.003\n\n\
-         [train]\nepochs = 3\nbatch_size = 16\nseed = 1\n\n{extra}"
+         [train]\nepochs = 3\nbatch_size = 16\nseed = 1\n\n\
+         [probes]\nenabled = false\n\n{extra}"
     )
 }
 

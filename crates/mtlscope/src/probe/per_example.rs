@@ -1,0 +1,315 @@
+//! Batched per-group gradients: for n examples split into G = n/s consecutive groups of s,
+//! the gradient of each group's mean loss, `[G, p]`, from one forward and one backward pass.
+//! s = 1 gives per-example gradients, s = |B| the mini-batch gradients of many batches at once.
+//!
+//! libtorch's reverse mode gives one vector–Jacobian product per backward, and `tch` exposes
+//! no vmap, so per-example gradients come from layer structure instead (the "ghost" trick of
+//! Goodfellow 2015, Opacus' grad samplers): a layer z = W a + b has
+//! ∂ℓ_i/∂W = δ_i a_iᵀ with δ_i = ∂ℓ_i/∂z_i, and a convolution the same with a unfolded
+//! (im2col) into patches. One backward of Σ_i ℓ_i to the pre-activations z gives every δ_i
+//! (row i of z only feeds ℓ_i); a group's weight gradient is then Σ_{i∈g} δ_i a_iᵀ, one
+//! batched GEMM (`einsum`) with the same FLOPs as the usual weight-gradient GEMM. Cost: one
+//! forward, one input-gradient backward, the im2col copies, and the weight-gradient GEMMs — what
+//! a training step costs — for any group size.
+//!
+//! This needs the layers, which [`crate::model::Encoder`] hides, so [`Tape`] re-runs the
+//! encoders of `model/` functionally on the net's own parameter tensors (by name). A test
+//! checks its logits against [`MultiTaskNet::logits`] and its gradients against autograd for
+//! every [`EncoderKind`]; a new encoder is a compile error in [`Tape::new`] until added here.
+
+use anyhow::{bail, Context, Result};
+use std::collections::HashMap;
+use tch::{Kind, Tensor};
+
+use crate::config::EncoderKind;
+use crate::model::MultiTaskNet;
+
+/// A layer with parameters: its kind and its weight and bias.
+struct Layer {
+    conv_padding: Option<i64>,
+    weight: Tensor,
+    bias: Tensor,
+    w_name: String,
+    b_name: String,
+}
+
+impl Layer {
+    fn new(
+        params: &HashMap<String, Tensor>,
+        prefix: &str,
+        conv_padding: Option<i64>,
+    ) -> Result<Self> {
+        let get = |n: &str| {
+            params
+                .get(n)
+                .map(|t| t.shallow_clone())
+                .with_context(|| format!("probes: the network has no parameter `{n}`"))
+        };
+        let (w_name, b_name) = (format!("{prefix}.weight"), format!("{prefix}.bias"));
+        Ok(Self {
+            conv_padding,
+            weight: get(&w_name)?,
+            bias: get(&b_name)?,
+            w_name,
+            b_name,
+        })
+    }
+
+    fn apply(&self, a: &Tensor) -> Tensor {
+        match self.conv_padding {
+            Some(p) => a.conv2d(&self.weight, Some(&self.bias), [1, 1], [p, p], [1, 1], 1),
+            None => a.linear(&self.weight, Some(&self.bias)),
+        }
+    }
+
+    /// Group gradients of weight and bias, `([G, numel(W)], [G, numel(b)])`, from the layer's
+    /// input `a` and the gradient `d` of its output.
+    fn group_grads(&self, a: &Tensor, d: &Tensor, s: i64) -> (Tensor, Tensor) {
+        let n = a.size()[0];
+        let g = n / s;
+        match self.conv_padding {
+            Some(p) => {
+                let k = self.weight.size()[2..].to_vec();
+                // [n, Cin·kh·kw, P]: the patch each output position saw, in the weight's layout.
+                let u = a.im2col(k.as_slice(), [1, 1], [p, p], [1, 1]);
+                let (cin_kk, pos) = (u.size()[1], u.size()[2]);
+                let cout = d.size()[1];
+                let d = d.reshape([n, cout, pos]);
+                // Per-example products first, then the group sum: the transposed patches are a
+                // strided view bmm reads directly, where a grouped contraction over (s, P) would
+                // copy both operands into [G, ·, s·P].
+                let pe = d.bmm(&u.transpose(1, 2)).view([g, s, cout * cin_kk]);
+                let gw = pe.sum_dim_intlist([1i64].as_slice(), false, None::<Kind>);
+                let gb = d.view([g, s, cout, pos]).sum_dim_intlist(
+                    [1i64, 3].as_slice(),
+                    false,
+                    None::<Kind>,
+                );
+                (gw.reshape([g, -1]), gb)
+            }
+            None => {
+                let (i, o) = (a.size()[1], d.size()[1]);
+                let a = a.view([g, s, i]);
+                let d = d.view([g, s, o]);
+                let gw = Tensor::einsum("gso,gsi->goi", &[&d, &a], None::<&[i64]>);
+                let gb = d.sum_dim_intlist([1i64].as_slice(), false, None::<Kind>);
+                (gw.reshape([g, -1]), gb)
+            }
+        }
+    }
+}
+
+/// The functional twin of a [`MultiTaskNet`].
+pub struct Tape {
+    kind: EncoderKind,
+    encoder: Vec<Layer>,
+    heads: Vec<Layer>,
+    shared_names: Vec<String>,
+    head_names: Vec<Vec<String>>,
+}
+
+/// One forward pass of task `k` kept for backward: each layer's input and pre-activation.
+pub struct Recorded<'a> {
+    tape: &'a Tape,
+    task: usize,
+    /// Logits, `[n, C]`.
+    pub logits: Tensor,
+    io: Vec<(Tensor, Tensor)>,
+}
+
+impl Tape {
+    /// The tape of `net`, whose encoder is `kind`.
+    pub fn new(kind: EncoderKind, net: &MultiTaskNet) -> Result<Self> {
+        let named: Vec<(String, Tensor)> = net.named_params();
+        let params: HashMap<String, Tensor> = named
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect();
+        let encoder = match kind {
+            EncoderKind::Lenet => vec![
+                Layer::new(&params, "encoder.conv1", Some(2))?,
+                Layer::new(&params, "encoder.conv2", Some(0))?,
+                Layer::new(&params, "encoder.fc1", None)?,
+                Layer::new(&params, "encoder.fc2", None)?,
+            ],
+            EncoderKind::Mlp => {
+                let mut v = Vec::new();
+                while params.contains_key(&format!("encoder.fc{}.weight", v.len() + 1)) {
+                    v.push(Layer::new(
+                        &params,
+                        &format!("encoder.fc{}", v.len() + 1),
+                        None,
+                    )?);
+                }
+                if v.is_empty() {
+                    bail!("probes: the mlp encoder has no layers");
+                }
+                v
+            }
+        };
+        let heads = net
+            .tasks()
+            .iter()
+            .map(|t| Layer::new(&params, &format!("head.{t}"), None))
+            .collect::<Result<Vec<_>>>()?;
+        let n_shared = net.shared_params().len();
+        let shared_names = named[..n_shared].iter().map(|(n, _)| n.clone()).collect();
+        let head_names = net
+            .tasks()
+            .iter()
+            .map(|t| {
+                named
+                    .iter()
+                    .filter(|(n, _)| n.starts_with(&format!("head.{t}.")))
+                    .map(|(n, _)| n.clone())
+                    .collect()
+            })
+            .collect();
+        Ok(Self {
+            kind,
+            encoder,
+            heads,
+            shared_names,
+            head_names,
+        })
+    }
+
+    /// Forward pass of task `k` on `x` (eval mode), recording what the backward needs.
+    pub fn forward(&self, k: usize, x: &Tensor) -> Recorded<'_> {
+        let mut io = Vec::with_capacity(self.encoder.len() + 1);
+        let mut a = match self.kind {
+            EncoderKind::Lenet => x.shallow_clone(),
+            EncoderKind::Mlp => x.flatten(1, -1),
+        };
+        for (l, layer) in self.encoder.iter().enumerate() {
+            let z = layer.apply(&a);
+            // Glue between layers, as in model/lenet.rs and model/mlp.rs.
+            let next = match (self.kind, l) {
+                (EncoderKind::Lenet, 0) => z.relu().max_pool2d_default(2),
+                (EncoderKind::Lenet, 1) => z.relu().max_pool2d_default(2).flatten(1, -1),
+                _ => z.relu(),
+            };
+            io.push((a, z));
+            a = next;
+        }
+        let logits = self.heads[k].apply(&a);
+        io.push((a, logits.shallow_clone()));
+        Recorded {
+            tape: self,
+            task: k,
+            logits,
+            io,
+        }
+    }
+}
+
+impl Recorded<'_> {
+    /// Per-group gradients `[G, p]` of Σ_{i∈g} ⟨logits_i, dlogits_i⟩ — i.e. of the group's loss
+    /// when `dlogits` is ∂loss/∂logits — flattened in [`MultiTaskNet::shared_params`] order,
+    /// followed (unless `shared_only`) by [`MultiTaskNet::head_params`]`(k)`. Rows of the batch
+    /// form G = n/s consecutive groups of `s`. `keep` keeps the graph for another call.
+    pub fn group_grads(&self, dlogits: &Tensor, s: i64, shared_only: bool, keep: bool) -> Tensor {
+        let n = self.logits.size()[0];
+        assert!(
+            s >= 1 && n % s == 0,
+            "{n} examples do not split into groups of {s}"
+        );
+        let target = (&self.logits * dlogits.detach()).sum(Kind::Float);
+        let zs: Vec<&Tensor> = self.io[..self.io.len() - 1]
+            .iter()
+            .map(|(_, z)| z)
+            .collect();
+        let mut ds = Tensor::run_backward(&[&target], &zs, keep, false);
+        ds.push(dlogits.detach());
+        let tape = self.tape;
+        let layers = tape
+            .encoder
+            .iter()
+            .chain(std::iter::once(&tape.heads[self.task]));
+        let mut by_name: HashMap<&str, Tensor> = HashMap::new();
+        for ((layer, (a, _)), d) in layers.zip(&self.io).zip(&ds) {
+            let (gw, gb) = tch::no_grad(|| layer.group_grads(&a.detach(), d, s));
+            by_name.insert(&layer.w_name, gw);
+            by_name.insert(&layer.b_name, gb);
+        }
+        let mut names: Vec<&String> = tape.shared_names.iter().collect();
+        if !shared_only {
+            names.extend(&tape.head_names[self.task]);
+        }
+        let cols: Vec<&Tensor> = names.iter().map(|n| &by_name[n.as_str()]).collect();
+        Tensor::cat(&cols, 1)
+    }
+}
+
+/// Gradient of the mean cross-entropy of each group of `s` with respect to the logits:
+/// (softmax − onehot(y)) / s, row-wise.
+pub fn ce_dlogits(probs: &Tensor, y: &Tensor, s: i64) -> Tensor {
+    let c = probs.size()[1];
+    (probs - y.one_hot(c).to_kind(probs.kind())) / s as f64
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::aggregate::jacobian::flatten;
+    use crate::config::ModelConfig;
+    use crate::train::objective::task_loss;
+    use tch::Device;
+
+    fn nets() -> Vec<(EncoderKind, MultiTaskNet, [i64; 3])> {
+        tch::manual_seed(11);
+        let tasks = vec![("a".to_string(), 10), ("b".to_string(), 4)];
+        let lenet = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu);
+        let mlp_cfg = ModelConfig {
+            encoder: EncoderKind::Mlp,
+            // Eleven layers: `fc10` sorts before `fc2` by name, which the tape must not confuse.
+            hidden: vec![7; 11],
+        };
+        let mlp = MultiTaskNet::new(&mlp_cfg, &tasks, [1, 5, 5], Device::Cpu);
+        vec![
+            (EncoderKind::Lenet, lenet.unwrap(), [1, 28, 28]),
+            (EncoderKind::Mlp, mlp.unwrap(), [1, 5, 5]),
+        ]
+    }
+
+    /// Logits equal the network's; group gradients equal autograd's gradient of each
+    /// group's mean loss, for groups of 1 (per example) and of 3.
+    #[test]
+    fn group_gradients_match_autograd() {
+        for (kind, net, [c, h, w]) in nets() {
+            let tape = Tape::new(kind, &net).unwrap();
+            let k = 1;
+            let x = Tensor::randn([6, c, h, w], (Kind::Float, Device::Cpu));
+            let y = Tensor::from_slice(&[0i64, 3, 1, 2, 2, 0]);
+            let rec = tape.forward(k, &x);
+            let direct = net.logits(k, &x, false);
+            assert!(rec.logits.allclose(&direct, 1e-6, 1e-6, false), "{kind:?}");
+            let probs = rec.logits.softmax(-1, Kind::Float);
+            for s in [1i64, 3] {
+                let g = rec.group_grads(&ce_dlogits(&probs, &y, s), s, false, true);
+                let params: Vec<Tensor> = net
+                    .shared_params()
+                    .into_iter()
+                    .chain(net.head_params(k))
+                    .collect();
+                assert_eq!(g.size(), vec![6 / s, flatten(&params).size()[0]]);
+                for grp in 0..6 / s {
+                    let xs = x.narrow(0, grp * s, s);
+                    let ys = y.narrow(0, grp * s, s);
+                    let loss = task_loss(&net.logits(k, &xs, false), &ys);
+                    let want = flatten(&Tensor::run_backward(&[loss], &params, false, false));
+                    let got = g.get(grp);
+                    let err = (&got - &want).abs().max().double_value(&[]);
+                    let scale = want.abs().max().double_value(&[]);
+                    assert!(
+                        err <= 1e-5 * scale.max(1.0),
+                        "{kind:?} s={s}: {err} vs {scale}"
+                    );
+                }
+                let shared = rec.group_grads(&ce_dlogits(&probs, &y, s), s, true, true);
+                assert_eq!(shared.size()[1], net.n_shared());
+                assert!(shared.equal(&g.narrow(1, 0, net.n_shared())));
+            }
+        }
+    }
+}
