@@ -20,9 +20,9 @@ use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, Pr
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
 use crate::probe::ProbeSet;
-use crate::train::objective::{self, task_loss, weighting, Batch};
+use crate::train::objective::{self, task_loss, weighting};
 use crate::train::optim;
-use crate::train::sampler::Sampler;
+use crate::train::sampler::{self, Sampler};
 
 /// Arguments of `mtlscope bench`.
 #[derive(Debug, clap::Args)]
@@ -104,19 +104,8 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let mut samplers: Vec<Sampler> = (0..args.tasks)
         .map(|k| Sampler::new(0, k, pool as usize, args.batch_size))
         .collect();
-    let mut gather = |step: usize| -> Vec<Batch> {
-        samplers
-            .iter_mut()
-            .zip(&data)
-            .map(|(s, (x, y))| {
-                let idx = Tensor::from_slice(s.batch(step)).to_device(device);
-                Batch {
-                    x: x.index_select(0, &idx),
-                    y: y.index_select(0, &idx),
-                }
-            })
-            .collect()
-    };
+    let pairs: Vec<(&Tensor, &Tensor)> = data.iter().map(|(x, y)| (x, y)).collect();
+    let mut gather = |step: usize| sampler::batches(&mut samplers, &pairs, step);
     println!(
         "mtlscope bench step: LeNet, {} tasks, batch {} per task, {} shared parameters, device {:?}, {} threads",
         args.tasks,
@@ -414,17 +403,9 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
     let mut step = 0;
     let t_step = time_median(1, device, || {
         for _ in 0..steps {
-            let batches: Vec<Batch> = samplers
-                .iter_mut()
-                .zip(&tasks)
-                .map(|(s, t)| {
-                    let idx = Tensor::from_slice(s.batch(step)).to_device(device);
-                    Batch {
-                        x: t.train.x.index_select(0, &idx),
-                        y: t.train.y.index_select(0, &idx),
-                    }
-                })
-                .collect();
+            let data: Vec<(&Tensor, &Tensor)> =
+                tasks.iter().map(|t| (&t.train.x, &t.train.y)).collect();
+            let batches = sampler::batches(&mut samplers, &data, step);
             let out = umtg.step(&net, &batches, step)?;
             opt.step(&all, &out.grads);
             step += 1;

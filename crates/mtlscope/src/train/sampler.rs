@@ -5,6 +5,9 @@
 //! no sampler state to save.
 
 use rand::seq::SliceRandom;
+use tch::Tensor;
+
+use super::objective::Batch;
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -48,6 +51,22 @@ impl Sampler {
         let v = &self.cached.as_ref().expect("cached").1;
         &v[pos * self.batch..(pos + 1) * self.batch]
     }
+}
+
+/// One batch per task at `step`: each sampler's indices selected from its task's training
+/// inputs and labels (`data[k]`), on their device.
+pub fn batches(samplers: &mut [Sampler], data: &[(&Tensor, &Tensor)], step: usize) -> Vec<Batch> {
+    samplers
+        .iter_mut()
+        .zip(data)
+        .map(|(s, (x, y))| {
+            let idx = Tensor::from_slice(s.batch(step)).to_device(x.device());
+            Batch {
+                x: x.index_select(0, &idx),
+                y: y.index_select(0, &idx),
+            }
+        })
+        .collect()
 }
 
 #[cfg(test)]

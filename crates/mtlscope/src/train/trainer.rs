@@ -12,9 +12,9 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::eval::evaluate;
-use super::objective::{self, Batch, Objective};
+use super::objective::{self, Objective};
 use super::optim::{self, Optimizer};
-use super::sampler::Sampler;
+use super::sampler::{batches, Sampler};
 use super::store::{read_checkpoint, CheckpointMeta, RunDir, RunInfo, Status};
 use crate::config::RunConfig;
 use crate::data::{load_tasks, TaskData};
@@ -324,7 +324,6 @@ impl Run {
             ProgressBar::hidden()
         };
         let params = self.net.params();
-        let device = self.net.device();
         let mut step = start;
         while step < self.total {
             if opts.interrupt.load(Ordering::SeqCst) || opts.stop_after == Some(step) {
@@ -333,18 +332,12 @@ impl Run {
                 let msg = format!("interrupted at step {step}; continue with --resume");
                 return self.finish(Status::Interrupted, step, msg);
             }
-            let batches: Vec<Batch> = self
-                .samplers
-                .iter_mut()
-                .zip(&self.tasks)
-                .map(|(s, t)| {
-                    let idx = Tensor::from_slice(s.batch(step)).to_device(device);
-                    Batch {
-                        x: t.train.x.index_select(0, &idx),
-                        y: t.train.y.index_select(0, &idx),
-                    }
-                })
+            let data: Vec<(&Tensor, &Tensor)> = self
+                .tasks
+                .iter()
+                .map(|t| (&t.train.x, &t.train.y))
                 .collect();
+            let batches = batches(&mut self.samplers, &data, step);
             let out = self.objective.step(&self.net, &batches, step)?;
             let losses: Vec<f64> =
                 Vec::<f64>::try_from(out.losses.to_kind(Kind::Double).to_device(Device::Cpu))?;
