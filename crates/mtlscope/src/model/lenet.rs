@@ -1,11 +1,11 @@
-//! LeNet-5 style encoder (LeCun et al. 1998), the FashionMTL architecture of Mueller et al.
+//! LeNet-5 style encoder (LeCun et al. 1998), PyTorch-default initialisation, the FashionMTL architecture of Mueller et al.
 //! (2025, App. B.1): conv(6, 5×5, pad 2)–ReLU–maxpool(2)–conv(16, 5×5)–ReLU–maxpool(2)–
 //! fc(120)–ReLU–fc(84)–ReLU. The 84-wide penultimate representation feeds the task heads.
 
 use anyhow::{bail, Result};
 use tch::{nn, Tensor};
 
-use super::Encoder;
+use super::{conv2d, linear, Encoder};
 
 /// LeNet-5 encoder.
 #[derive(Debug)]
@@ -25,19 +25,10 @@ impl LeNet {
         if h2 < 1 || w2 < 1 {
             bail!("lenet needs inputs of at least 12x12, got {h}x{w}");
         }
-        let conv1 = nn::conv2d(
-            &p / "conv1",
-            c,
-            6,
-            5,
-            nn::ConvConfig {
-                padding: 2,
-                ..Default::default()
-            },
-        );
-        let conv2 = nn::conv2d(&p / "conv2", 6, 16, 5, Default::default());
-        let fc1 = nn::linear(&p / "fc1", 16 * h2 * w2, 120, Default::default());
-        let fc2 = nn::linear(&p / "fc2", 120, 84, Default::default());
+        let conv1 = conv2d(&p / "conv1", c, 6, 5, 2);
+        let conv2 = conv2d(&p / "conv2", 6, 16, 5, 0);
+        let fc1 = linear(&p / "fc1", 16 * h2 * w2, 120);
+        let fc2 = linear(&p / "fc2", 120, 84);
         Ok(Self {
             conv1,
             conv2,

@@ -2,7 +2,7 @@
 
 use tch::{nn, Tensor};
 
-use super::Encoder;
+use super::{linear, Encoder};
 
 /// MLP encoder.
 #[derive(Debug)]
@@ -17,12 +17,7 @@ impl Mlp {
         let mut fan_in = input.iter().product::<i64>();
         let mut layers = Vec::new();
         for (i, &w) in hidden.iter().enumerate() {
-            layers.push(nn::linear(
-                &p / format!("fc{}", i + 1),
-                fan_in,
-                w,
-                Default::default(),
-            ));
+            layers.push(linear(&p / format!("fc{}", i + 1), fan_in, w));
             fan_in = w;
         }
         Self {
