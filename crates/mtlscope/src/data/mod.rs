@@ -32,15 +32,6 @@ impl Split {
         self.len() == 0
     }
 
-    /// The first `n` examples (a view, no copy).
-    pub fn head(&self, n: usize) -> Split {
-        let n = n.min(self.len()) as i64;
-        Split {
-            x: self.x.narrow(0, 0, n),
-            y: self.y.narrow(0, 0, n),
-        }
-    }
-
     /// Moves the split to `device`.
     pub fn to(&self, device: Device) -> Split {
         Split {

@@ -1,7 +1,7 @@
 //! Evaluation: mean loss and accuracy of every task on its full training, validation and test
 //! sets, in eval mode without gradients (Mueller et al. 2025, §3: the full training loss).
 
-use tch::{Kind, Tensor};
+use tch::Kind;
 
 use super::objective::task_loss;
 use crate::data::{Split, TaskData};
@@ -67,14 +67,4 @@ pub fn evaluate(net: &MultiTaskNet, tasks: &[TaskData], chunk: usize) -> Vec<Eva
         }
     }
     rows
-}
-
-/// Accuracy of logits against labels (used by tests and probes).
-pub fn accuracy(logits: &Tensor, y: &Tensor) -> f64 {
-    logits
-        .argmax(-1, false)
-        .eq_tensor(y)
-        .to_kind(Kind::Double)
-        .mean(Kind::Double)
-        .double_value(&[])
 }
