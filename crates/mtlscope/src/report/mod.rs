@@ -69,6 +69,62 @@ fn f(x: f64) -> String {
     }
 }
 
+/// One row of a STL-vs-MTL gap table (comparable-loss bins or training phases).
+struct GapRow<'a> {
+    key: (&'a String, &'a String, &'a String, String),
+    range: (f64, f64),
+    stl: &'a Summary,
+    mtl: &'a Summary,
+    gap: f64,
+    significant: bool,
+}
+
+/// Writes a gap table: `variant,task,metric,<key_name>,loss_low,loss_high,stl_*,mtl_*,gap,significant`.
+fn write_gap_table<'a>(
+    path: &Path,
+    key_name: &str,
+    rows: impl Iterator<Item = GapRow<'a>>,
+) -> Result<()> {
+    let mut w = csv_writer(path)?;
+    w.write_record([
+        "variant",
+        "task",
+        "metric",
+        key_name,
+        "loss_low",
+        "loss_high",
+        "stl_mean",
+        "stl_std",
+        "stl_n",
+        "mtl_mean",
+        "mtl_std",
+        "mtl_n",
+        "gap",
+        "significant",
+    ])?;
+    for r in rows {
+        let (v, t, m, key) = r.key;
+        w.write_record([
+            v.clone(),
+            t.clone(),
+            m.clone(),
+            key,
+            f(r.range.0),
+            f(r.range.1),
+            f(r.stl.mean),
+            f(r.stl.std),
+            r.stl.n.to_string(),
+            f(r.mtl.mean),
+            f(r.mtl.std),
+            r.mtl.n.to_string(),
+            f(r.gap),
+            r.significant.to_string(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
     csv::Writer::from_path(path).with_context(|| format!("writing {}", path.display()))
 }
@@ -446,82 +502,28 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     }
     w.flush()?;
 
-    let mut w = csv_writer(&dir.join("comparable_loss.csv"))?;
-    w.write_record([
-        "variant",
-        "task",
-        "metric",
-        "bin",
-        "loss_low",
-        "loss_high",
-        "stl_mean",
-        "stl_std",
-        "stl_n",
-        "mtl_mean",
-        "mtl_std",
-        "mtl_n",
-        "gap",
-        "significant",
-    ])?;
-    for (v, t, m, rows) in &res.bins {
-        for b in rows {
-            w.write_record([
-                v.clone(),
-                t.clone(),
-                m.clone(),
-                b.bin.to_string(),
-                f(b.loss_low),
-                f(b.loss_high),
-                f(b.stl.mean),
-                f(b.stl.std),
-                b.stl.n.to_string(),
-                f(b.mtl.mean),
-                f(b.mtl.std),
-                b.mtl.n.to_string(),
-                f(b.gap),
-                b.significant.to_string(),
-            ])?;
-        }
-    }
-    w.flush()?;
-    let mut w = csv_writer(&dir.join("generalization_gap.csv"))?;
-    w.write_record([
-        "variant",
-        "task",
-        "metric",
-        "phase",
-        "loss_low",
-        "loss_high",
-        "stl_mean",
-        "stl_std",
-        "stl_n",
-        "mtl_mean",
-        "mtl_std",
-        "mtl_n",
-        "gap",
-        "significant",
-    ])?;
-    for (v, t, m, rows) in &res.phases {
-        for p in rows {
-            w.write_record([
-                v.clone(),
-                t.clone(),
-                m.clone(),
-                p.phase.into(),
-                f(p.loss_low),
-                f(p.loss_high),
-                f(p.stl.mean),
-                f(p.stl.std),
-                p.stl.n.to_string(),
-                f(p.mtl.mean),
-                f(p.mtl.std),
-                p.mtl.n.to_string(),
-                f(p.gap),
-                p.significant.to_string(),
-            ])?;
-        }
-    }
-    w.flush()?;
+    let bins = res.bins.iter().flat_map(|(v, t, m, rows)| {
+        rows.iter().map(move |b| GapRow {
+            key: (v, t, m, b.bin.to_string()),
+            range: (b.loss_low, b.loss_high),
+            stl: &b.stl,
+            mtl: &b.mtl,
+            gap: b.gap,
+            significant: b.significant,
+        })
+    });
+    write_gap_table(&dir.join("comparable_loss.csv"), "bin", bins)?;
+    let phases = res.phases.iter().flat_map(|(v, t, m, rows)| {
+        rows.iter().map(move |p| GapRow {
+            key: (v, t, m, p.phase.to_string()),
+            range: (p.loss_low, p.loss_high),
+            stl: &p.stl,
+            mtl: &p.mtl,
+            gap: p.gap,
+            significant: p.significant,
+        })
+    });
+    write_gap_table(&dir.join("generalization_gap.csv"), "phase", phases)?;
 
     let mut w = csv_writer(&dir.join("conflict.csv"))?;
     w.write_record([
