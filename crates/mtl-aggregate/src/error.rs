@@ -104,4 +104,23 @@ pub enum Error {
         /// What failed, with the scale of the input.
         detail: String,
     },
+    /// The hypervolume is larger than an f64 can hold (a reference point far from the points).
+    #[error("the hypervolume overflows f64 (the reference point is too far from the points, e.g. {reference:e} in one objective); choose a nearer reference point")]
+    Overflow {
+        /// The largest reference coordinate magnitude.
+        reference: f64,
+    },
+    /// The exact computation would take too long: it grows as n^(d−1) for n non-dominated
+    /// points in d objectives.
+    #[error("exact hypervolume of {points} non-dominated points in {dims} objectives needs about {work:.1e} slab operations (it grows as n^(d-1)); the limit is {limit:.0e}: reduce the points or objectives")]
+    TooExpensive {
+        /// Non-dominated points.
+        points: usize,
+        /// Objectives.
+        dims: usize,
+        /// Estimated work, n^(d−1).
+        work: f64,
+        /// The limit.
+        limit: f64,
+    },
 }

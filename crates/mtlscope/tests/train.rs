@@ -69,7 +69,11 @@ fn mtl_run_lowers_training_loss_and_writes_the_run_directory() {
     assert_eq!((info.steps, info.steps_per_epoch), (48, 12));
     let resolved = RunConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.train.epochs, 4);
-    assert!(out.join("checkpoints/last.safetensors").exists());
+    let (meta, _) = mtlscope::train::store::read_checkpoint(&out)
+        .unwrap()
+        .unwrap();
+    assert_eq!(meta.step, 48);
+    assert!(out.join("checkpoints").join(&meta.tensors).exists());
 }
 
 #[test]

@@ -96,13 +96,21 @@ fn resolve_config(args: &Args, overrides: &[String]) -> Result<RunConfig> {
         };
         return RunConfig::load(path, overrides);
     }
-    let info = read_info(&args.out)
-        .with_context(|| format!("--resume: {} is not a run directory", args.out.display()))?;
-    if info.status == Status::Completed {
+    // run.json is written just after the directory is created; a run that died before it
+    // still restarts from its config.toml.
+    if args.out.join("run.json").exists() {
+        let info = read_info(&args.out)?;
+        if info.status == Status::Completed {
+            bail!(
+                "{}: run already completed ({} steps); nothing to resume",
+                args.out.display(),
+                info.steps
+            );
+        }
+    } else if !args.out.join("config.toml").exists() {
         bail!(
-            "{}: run already completed ({} steps); nothing to resume",
-            args.out.display(),
-            info.steps
+            "--resume: {} is not a run directory (no run.json, no config.toml)",
+            args.out.display()
         );
     }
     let saved_path = args.out.join("config.toml");

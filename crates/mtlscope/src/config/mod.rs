@@ -116,6 +116,49 @@ fn parse_value(raw: &str) -> toml::Value {
     }
 }
 
+/// The dotted keys whose values differ between two TOML documents (present in one only, or
+/// with other values), sorted; for messages that say what changed.
+pub fn differing_keys(a: &str, b: &str) -> Vec<String> {
+    fn flatten(
+        prefix: &str,
+        v: &toml::Value,
+        out: &mut std::collections::BTreeMap<String, String>,
+    ) {
+        match v {
+            toml::Value::Table(t) => {
+                for (k, v) in t {
+                    let key = if prefix.is_empty() {
+                        k.clone()
+                    } else {
+                        format!("{prefix}.{k}")
+                    };
+                    flatten(&key, v, out);
+                }
+            }
+            other => {
+                out.insert(prefix.to_string(), other.to_string());
+            }
+        }
+    }
+    let parse = |s: &str| {
+        let mut out = std::collections::BTreeMap::new();
+        if let Ok(t) = s.parse::<toml::Table>() {
+            flatten("", &toml::Value::Table(t), &mut out);
+        }
+        out
+    };
+    let (a, b) = (parse(a), parse(b));
+    let mut keys: Vec<String> = a
+        .keys()
+        .chain(b.keys())
+        .filter(|k| a.get(*k) != b.get(*k))
+        .cloned()
+        .collect();
+    keys.sort();
+    keys.dedup();
+    keys
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -125,6 +168,14 @@ mod tests {
         let cfg = RunConfig::default();
         let back = RunConfig::from_toml_str(&cfg.to_toml(), &[]).unwrap();
         assert_eq!(cfg, back);
+    }
+
+    #[test]
+    fn differing_keys_names_changed_added_and_removed_keys() {
+        let a = "[train]\nepochs = 3\nseed = 1\n[optim]\nlr = 0.1\n";
+        let b = "[train]\nepochs = 4\nseed = 1\n[optim]\nlr = 0.1\nname = \"sgd\"\n";
+        assert_eq!(differing_keys(a, b), vec!["optim.name", "train.epochs"]);
+        assert!(differing_keys(a, a).is_empty());
     }
 
     #[test]

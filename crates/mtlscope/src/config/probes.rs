@@ -97,6 +97,14 @@ impl ProbesConfig {
                 bail!("probes.{key} must be >= 1, got 0");
             }
         }
+        // One example leaves coherence and the inter-sample statistics undefined: refuse it
+        // rather than silently dropping those probes.
+        if self.subset < 2 {
+            bail!(
+                "probes.subset must be >= 2 (gradient coherence and the inter-sample conflict statistics need two examples), got {}",
+                self.subset
+            );
+        }
         // Two batch sizes b < B are what separates noise from signal (McCandlish et al. 2018).
         if self.coherence_batches < 2 {
             bail!(

@@ -171,6 +171,15 @@ impl Dataset for FashionMtl {
         let dir = locate(cfg.data_dir.as_deref())?;
         let train = read_pair(&dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
         let test = read_pair(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
+        if train.images.dims[1..] != test.images.dims[1..] {
+            bail!(
+                "{}: test images are {:?} pixels but the training images ({}) are {:?}",
+                file_in(&dir, "t10k-images-idx3-ubyte").display(),
+                &test.images.dims[1..],
+                file_in(&dir, "train-images-idx3-ubyte").display(),
+                &train.images.dims[1..]
+            );
+        }
         let (n_train, n_test) = (train.labels.dims[0], test.labels.dims[0]);
         if n_train < 12 || n_test < 2 {
             bail!(

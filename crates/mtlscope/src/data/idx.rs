@@ -15,13 +15,14 @@ pub enum IdxError {
         /// The file.
         path: PathBuf,
     },
-    /// An I/O or gzip error.
-    #[error("{path}: {source}")]
+    /// An I/O or gzip error. The cause is part of the message, not a chained source, so
+    /// `{:#}` does not print it twice.
+    #[error("{path}: {cause}")]
     Io {
         /// The file.
         path: PathBuf,
         /// The cause.
-        source: std::io::Error,
+        cause: std::io::Error,
     },
     /// The first two bytes are not zero.
     #[error("{path}: not an IDX file (magic bytes {magic:02x?}, expected [00, 00, dtype, ndims])")]
@@ -40,7 +41,7 @@ pub enum IdxError {
         dtype: u8,
     },
     /// Fewer (or more) bytes than the header promises.
-    #[error("{path}: truncated or oversized: header {dims:?} needs {expected} bytes of data, found {got}")]
+    #[error("{path}: truncated or oversized: header {dims:?} needs {} bytes of data, found {got}", if *expected == usize::MAX { "more than 2^64".to_string() } else { expected.to_string() })]
     Size {
         /// The file.
         path: PathBuf,
@@ -74,9 +75,9 @@ pub struct IdxArray {
 
 /// Reads an IDX file of unsigned bytes, gzip or raw.
 pub fn read_idx(path: &Path) -> Result<IdxArray, IdxError> {
-    let io = |source| IdxError::Io {
+    let io = |cause| IdxError::Io {
         path: path.to_path_buf(),
-        source,
+        cause,
     };
     let raw = std::fs::read(path).map_err(|e| {
         if e.kind() == std::io::ErrorKind::NotFound {
@@ -149,8 +150,11 @@ pub fn parse_idx(bytes: &[u8]) -> Result<IdxArray, ParseError> {
             u32::from_be_bytes([bytes[o], bytes[o + 1], bytes[o + 2], bytes[o + 3]]) as usize
         })
         .collect();
-    let expected = dims.iter().product::<usize>();
     let got = bytes.len() - header;
+    // Overflow-safe: a corrupt header may claim more than usize can count.
+    let Some(expected) = dims.iter().try_fold(1usize, |a, &d| a.checked_mul(d)) else {
+        return Err(ParseError::Size(dims, usize::MAX, got));
+    };
     if got != expected {
         return Err(ParseError::Size(dims, expected, got));
     }
@@ -222,7 +226,40 @@ mod tests {
             Err(IdxError::Missing { .. })
         ));
         std::fs::write(&p, [0x1f, 0x8b, 8, 0, 1, 2, 3]).unwrap();
-        let msg = read_idx(&p).unwrap_err().to_string();
+        let err = anyhow::Error::from(read_idx(&p).unwrap_err());
+        let msg = format!("{err:#}");
         assert!(msg.starts_with(&p.display().to_string()), "{msg}");
+        // The cause appears once, not repeated by the error chain.
+        let tail = msg.trim_start_matches(&p.display().to_string());
+        assert_eq!(
+            msg.matches(tail.trim_start_matches(": ")).count(),
+            1,
+            "{msg}"
+        );
+    }
+
+    #[test]
+    fn header_whose_size_overflows_is_an_error_not_a_panic() {
+        // 4 dims of 2^32 - 1: the product overflows u64.
+        let mut b = vec![0, 0, 0x08, 4];
+        for _ in 0..4 {
+            b.extend_from_slice(&u32::MAX.to_be_bytes());
+        }
+        b.extend_from_slice(&[1, 2, 3]);
+        match parse_idx(&b) {
+            Err(ParseError::Size(dims, expected, got)) => {
+                assert_eq!(dims.len(), 4);
+                assert_eq!((expected, got), (usize::MAX, 3));
+            }
+            other => panic!("{other:?}"),
+        }
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("o-idx3-ubyte");
+        std::fs::write(&p, &b).unwrap();
+        let msg = read_idx(&p).unwrap_err().to_string();
+        assert!(
+            msg.contains("more than 2^64") && msg.contains("o-idx3-ubyte"),
+            "{msg}"
+        );
     }
 }

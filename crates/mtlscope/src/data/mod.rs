@@ -76,6 +76,45 @@ pub trait Dataset {
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>>;
 }
 
+/// The input shape `[C, H, W]` every split of every task shares, checked before a model is
+/// built from it: a mismatch (test images of another size, say) would otherwise fail deep
+/// inside the backend at the first evaluation.
+pub fn input_shape(tasks: &[TaskData]) -> Result<[i64; 3]> {
+    let Some(first) = tasks.first() else {
+        anyhow::bail!("data.tasks: no task to train");
+    };
+    let shape = first.train.x.size();
+    if shape.len() != 4 || shape[1..].contains(&0) {
+        anyhow::bail!(
+            "task `{}`: training inputs have shape {shape:?}, expected [N, C, H, W]",
+            first.name
+        );
+    }
+    for t in tasks {
+        for (name, split) in [("train", &t.train), ("val", &t.val), ("test", &t.test)] {
+            let s = split.x.size();
+            if s.len() != 4 || s[1..] != shape[1..] {
+                anyhow::bail!(
+                    "task `{}` {name} inputs are {:?} per example, but task `{}` trains on {:?}: every split of every task must share one input shape",
+                    t.name,
+                    s.get(1..).unwrap_or(&[]),
+                    first.name,
+                    &shape[1..]
+                );
+            }
+            if split.y.size().first() != s.first() {
+                anyhow::bail!(
+                    "task `{}` {name}: {} inputs but {} labels",
+                    t.name,
+                    s[0],
+                    split.y.size().first().copied().unwrap_or(0)
+                );
+            }
+        }
+    }
+    Ok([shape[1], shape[2], shape[3]])
+}
+
 /// The dataset named by `cfg.dataset`.
 pub fn load_tasks(cfg: &DataConfig) -> Result<Vec<TaskData>> {
     match cfg.dataset.as_str() {

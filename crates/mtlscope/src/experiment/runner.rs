@@ -5,17 +5,39 @@
 //! run.json → a fresh start (a directory without run.json holds nothing resumable and is
 //! cleared, since `train` refuses a non-empty directory). Children write to
 //! `EXP_DIR/logs/<id>.log`; a failed run never stops the others.
+//!
+//! Ownership: the runner holds `EXP_DIR/.lock` while it runs (a second runner on the same
+//! directory is refused), checks each run directory's lock before touching it (a run still
+//! trained by an orphan of an earlier runner is reported, never resumed beside it), and its
+//! children die with it: each gets SIGTERM, which checkpoints it, when the runner dies by any
+//! means (Linux's parent-death signal), and SIGINT/SIGTERM to the runner stop new runs and
+//! are passed on to the running ones.
 use std::collections::VecDeque;
 use std::io::{IsTerminal, Write};
+use std::os::unix::process::CommandExt;
 use std::path::{Path, PathBuf};
 use std::process::{Command, Stdio};
-use std::sync::{Arc, Mutex};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex, OnceLock};
 use std::time::Instant;
 
 use anyhow::{Context, Result};
 
 use super::plan::{Plan, PlannedRun};
 use super::store::read_status;
+use crate::train::store::RunLock;
+
+/// Set by SIGINT/SIGTERM to the runner (the handler is installed once per process).
+fn interrupted() -> &'static AtomicBool {
+    static FLAG: OnceLock<Arc<AtomicBool>> = OnceLock::new();
+    FLAG.get_or_init(|| {
+        let flag = Arc::new(AtomicBool::new(false));
+        let f = flag.clone();
+        // A process that already has a handler (a test harness) keeps its own.
+        let _ = ctrlc::set_handler(move || f.store(true, Ordering::SeqCst));
+        flag
+    })
+}
 
 /// How the runner starts children.
 #[derive(Debug, Clone)]
@@ -111,6 +133,11 @@ impl Runner {
     pub fn run(&self, plan: &Plan, exp_dir: &Path) -> Result<Vec<(String, RunOutcome)>> {
         std::fs::create_dir_all(exp_dir.join("logs"))
             .with_context(|| format!("creating {}", exp_dir.join("logs").display()))?;
+        let _owner = RunLock::acquire(exp_dir)
+            .context("another `mtlscope experiment` is running in this directory")?;
+        let stop = interrupted();
+        let children: Mutex<Vec<u32>> = Mutex::new(Vec::new());
+        let watcher_done = AtomicBool::new(false);
         let n = plan.runs.len();
         let results: Arc<Mutex<Vec<Option<RunOutcome>>>> = Arc::new(Mutex::new(vec![None; n]));
         let mut queue = VecDeque::new();
@@ -134,23 +161,53 @@ impl Runner {
         let progress = Progress::new(self.opts.progress_bar, n as u64, done_before as u64);
         let queue = Arc::new(Mutex::new(queue));
         std::thread::scope(|s| {
-            for _ in 0..self.opts.jobs.min(pending.max(1)) {
-                let queue = Arc::clone(&queue);
-                let results = Arc::clone(&results);
-                let progress = &progress;
-                s.spawn(move || loop {
-                    let Some((i, resume)) = queue.lock().unwrap().pop_front() else {
-                        break;
-                    };
-                    let run = &plan.runs[i];
-                    let t0 = Instant::now();
-                    let outcome = self
-                        .run_one(plan, exp_dir, run, resume)
-                        .unwrap_or_else(|e| RunOutcome::Failed(format!("{e:#}")));
-                    progress.finish_one(&run.id, &outcome, t0.elapsed().as_secs_f64(), resume);
-                    results.lock().unwrap()[i] = Some(outcome);
-                });
+            // Pass a stop on to the children (a terminal's Ctrl-C reaches them anyway; a
+            // SIGTERM to the runner alone does not).
+            let children_ref = &children;
+            let done_ref = &watcher_done;
+            s.spawn(move || {
+                let mut forwarded = false;
+                while !done_ref.load(Ordering::SeqCst) {
+                    if stop.load(Ordering::SeqCst) && !forwarded {
+                        for &pid in children_ref.lock().unwrap().iter() {
+                            // SAFETY: kill(2) with a pid this runner started and still waits on.
+                            unsafe { libc::kill(pid as libc::pid_t, libc::SIGTERM) };
+                        }
+                        forwarded = true;
+                    }
+                    std::thread::sleep(std::time::Duration::from_millis(100));
+                }
+            });
+            let workers: Vec<_> = (0..self.opts.jobs.min(pending.max(1)))
+                .map(|_| {
+                    let queue = Arc::clone(&queue);
+                    let results = Arc::clone(&results);
+                    let progress = &progress;
+                    let children = &children;
+                    s.spawn(move || loop {
+                        let Some((i, resume)) = queue.lock().unwrap().pop_front() else {
+                            break;
+                        };
+                        let run = &plan.runs[i];
+                        if stop.load(Ordering::SeqCst) {
+                            results.lock().unwrap()[i] = Some(RunOutcome::Interrupted(
+                                "not started: the experiment was interrupted".into(),
+                            ));
+                            continue;
+                        }
+                        let t0 = Instant::now();
+                        let outcome = self
+                            .run_one(plan, exp_dir, run, resume, children)
+                            .unwrap_or_else(|e| RunOutcome::Failed(format!("{e:#}")));
+                        progress.finish_one(&run.id, &outcome, t0.elapsed().as_secs_f64(), resume);
+                        results.lock().unwrap()[i] = Some(outcome);
+                    })
+                })
+                .collect();
+            for w in workers {
+                let _ = w.join();
             }
+            watcher_done.store(true, Ordering::SeqCst);
         });
         progress.close();
         let results = Arc::try_unwrap(results).unwrap().into_inner().unwrap();
@@ -168,12 +225,22 @@ impl Runner {
         exp_dir: &Path,
         run: &PlannedRun,
         resume: bool,
+        children: &Mutex<Vec<u32>>,
     ) -> Result<RunOutcome> {
         let dir = exp_dir.join(&run.dir);
-        if !resume && dir.exists() {
-            // No run.json: the trainer never recorded state, so nothing is lost.
-            std::fs::remove_dir_all(&dir)
-                .with_context(|| format!("clearing {} (no run.json)", dir.display()))?;
+        if dir.exists() {
+            // Never touch a directory another process is training (an orphan of a runner
+            // killed earlier): the child would be refused anyway, but say why here.
+            let lock = match RunLock::acquire(&dir) {
+                Ok(l) => l,
+                Err(e) => return Ok(RunOutcome::Failed(format!("{e:#}"))),
+            };
+            if !resume {
+                // No run.json: the trainer never recorded state, so nothing is lost.
+                std::fs::remove_dir_all(&dir)
+                    .with_context(|| format!("clearing {} (no run.json)", dir.display()))?;
+            }
+            drop(lock);
         }
         if let Some(parent) = dir.parent() {
             std::fs::create_dir_all(parent)
@@ -198,19 +265,37 @@ impl Runner {
                 .collect::<Vec<_>>()
                 .join(" ")
         )?;
-        let status = Command::new(&self.opts.program)
-            .args(&args)
+        let parent = std::process::id();
+        let mut cmd = Command::new(&self.opts.program);
+        cmd.args(&args)
             .stdin(Stdio::null())
             .stdout(log.try_clone()?)
-            .stderr(log.try_clone()?)
-            .status()
+            .stderr(log.try_clone()?);
+        // SAFETY: only async-signal-safe calls (prctl, getppid, raise) between fork and exec.
+        unsafe {
+            cmd.pre_exec(move || {
+                // The child gets SIGTERM (a checkpoint and a clean exit) when the runner dies.
+                libc::prctl(libc::PR_SET_PDEATHSIG, libc::SIGTERM);
+                // The runner may have died before prctl took effect.
+                if libc::getppid() as u32 != parent {
+                    libc::raise(libc::SIGTERM);
+                }
+                Ok(())
+            });
+        }
+        let mut child = cmd
+            .spawn()
             .with_context(|| format!("starting {}", self.opts.program.display()))?;
+        children.lock().unwrap().push(child.id());
+        let status = child.wait();
+        children.lock().unwrap().retain(|&p| p != child.id());
+        let status = status.with_context(|| format!("waiting for {}", run.id))?;
         let message = read_status(&dir)
             .ok()
             .flatten()
             .map(|(_, m)| m)
             .filter(|m| !m.is_empty())
-            .unwrap_or_else(|| last_line(&log_path));
+            .unwrap_or_else(|| error_text(&log_path));
         let where_ = format!("(log: {})", log_path.display());
         Ok(match status.code() {
             Some(0) => match read_status(&dir)? {
@@ -235,16 +320,24 @@ pub fn log_path(exp_dir: &Path, id: &str) -> PathBuf {
         .join(format!("{}.log", id.replace('/', "__")))
 }
 
-fn last_line(path: &Path) -> String {
-    std::fs::read_to_string(path)
-        .ok()
-        .and_then(|t| {
-            t.lines()
-                .rev()
-                .find(|l| !l.trim().is_empty() && !l.starts_with("### "))
-                .map(str::to_string)
-        })
-        .unwrap_or_default()
+/// What the last attempt in a run's log said went wrong: from its `Error:` line to the end
+/// (an error and its causes span several lines), else its last line.
+fn error_text(path: &Path) -> String {
+    let text = std::fs::read_to_string(path).unwrap_or_default();
+    let last = text.rsplit("\n### ").next().unwrap_or("");
+    let lines: Vec<&str> = last
+        .lines()
+        .skip(1)
+        .filter(|l| !l.trim().is_empty())
+        .collect();
+    match lines.iter().position(|l| l.starts_with("Error:")) {
+        Some(i) => lines[i..]
+            .iter()
+            .map(|l| l.trim())
+            .collect::<Vec<_>>()
+            .join(" "),
+        None => lines.last().map(|l| l.to_string()).unwrap_or_default(),
+    }
 }
 
 fn shell_quote(s: &str) -> String {
@@ -314,5 +407,30 @@ impl Progress {
         if let Some(b) = &self.bar {
             b.finish();
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn error_text_keeps_every_line_of_the_last_attempts_error() {
+        let dir = tempfile::tempdir().unwrap();
+        let p = dir.path().join("a.log");
+        std::fs::write(
+            &p,
+            "### mtlscope train --out a\nError: old failure\n\n\
+             ### mtlscope train --out a --resume\nloading data\n\
+             Error: reading /d/train-labels-idx1-ubyte\n\nCaused by:\n    truncated: 450 of 480 bytes\n",
+        )
+        .unwrap();
+        let t = error_text(&p);
+        assert_eq!(
+            t,
+            "Error: reading /d/train-labels-idx1-ubyte Caused by: truncated: 450 of 480 bytes"
+        );
+        std::fs::write(&p, "### x\nsome output\nlast words\n").unwrap();
+        assert_eq!(error_text(&p), "last words");
     }
 }

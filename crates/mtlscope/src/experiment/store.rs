@@ -8,6 +8,7 @@ use anyhow::{bail, Context, Result};
 use serde::Deserialize;
 
 use super::plan::{Plan, PlanVariant, PlannedRun, SelectionConfig, BASE_FILE};
+use crate::train::store::RunLock;
 
 /// How a run relates to the paper's comparisons (Mueller et al. 2025 §2, §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -214,18 +215,36 @@ impl ExperimentData {
         let mut excluded = Vec::new();
         for r in &plan.runs {
             let rdir = dir.join(&r.dir);
-            match read_status(&rdir)? {
-                None => excluded.push(Excluded {
+            // One damaged run is named and skipped; it never stops the report.
+            let unreadable = |e: anyhow::Error| Excluded {
+                id: r.id.clone(),
+                status: "unreadable".into(),
+                message: format!("{e:#}"),
+            };
+            match read_status(&rdir) {
+                Err(e) => excluded.push(unreadable(e)),
+                Ok(None) => excluded.push(Excluded {
                     id: r.id.clone(),
                     status: "missing".into(),
                     message: format!("no {}", rdir.join("run.json").display()),
                 }),
-                Some((status, message)) if status != "completed" => excluded.push(Excluded {
+                Ok(Some((status, message))) if status != "completed" => excluded.push(Excluded {
                     id: r.id.clone(),
                     status,
                     message,
                 }),
-                Some(_) => runs.push(load_run(r, &rdir)?),
+                Ok(Some(_)) if RunLock::is_held(&rdir) => excluded.push(Excluded {
+                    id: r.id.clone(),
+                    status: "in use".into(),
+                    message: format!(
+                        "{} is marked completed but a process is still writing it",
+                        rdir.display()
+                    ),
+                }),
+                Ok(Some(_)) => match load_run(r, &rdir) {
+                    Ok(run) => runs.push(run),
+                    Err(e) => excluded.push(unreadable(e)),
+                },
             }
         }
         Ok(ExperimentData {
@@ -360,16 +379,32 @@ pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
     let mut trajectory: BTreeMap<(String, Split), Vec<EvalPoint>> = BTreeMap::new();
     let mut rdr = csv::Reader::from_path(&traj_path)
         .with_context(|| format!("reading {}", traj_path.display()))?;
+    // Where each (task, split) was last evaluated: rows must come in increasing step order,
+    // once per step. Anything else means two writers or a hand-edited file.
+    let mut last: BTreeMap<(String, Split), (u64, usize)> = BTreeMap::new();
     for (i, row) in rdr.deserialize::<TrajRow>().enumerate() {
-        let row = row.with_context(|| format!("{}: row {}", traj_path.display(), i + 2))?;
+        let line = i + 2;
+        let row = row.with_context(|| format!("{}: row {line}", traj_path.display()))?;
         let split = Split::parse(&row.split).with_context(|| {
             format!(
-                "{}: row {}: unknown split `{}` (train/val/test)",
+                "{}: row {line}: unknown split `{}` (train/val/test)",
                 traj_path.display(),
-                i + 2,
                 row.split
             )
         })?;
+        let key = (row.task.clone(), split);
+        if let Some(&(prev, prev_line)) = last.get(&key) {
+            if row.step <= prev {
+                bail!(
+                    "{}: row {line}: {} `{}` at step {} after step {prev} (row {prev_line}): duplicated or out-of-order evaluations (two processes wrote this run?)",
+                    traj_path.display(),
+                    row.task,
+                    split.name(),
+                    row.step
+                );
+            }
+        }
+        last.insert(key, (row.step, line));
         trajectory
             .entry((row.task, split))
             .or_default()

@@ -2,6 +2,7 @@
 //! loop that ties them together ([`trainer::train`]).
 
 pub mod eval;
+pub mod fault;
 pub mod objective;
 pub mod optim;
 pub mod sampler;

@@ -12,10 +12,13 @@ use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
 use super::eval::evaluate;
-use super::objective::{self, Objective};
+use super::fault;
+use super::objective::{self, NonFinite, Objective};
 use super::optim::{self, Optimizer};
 use super::sampler::{batches, Sampler};
-use super::store::{read_checkpoint, CheckpointMeta, RunDir, RunInfo, Status};
+use super::store::{
+    fmt_float, fnv1a_hex, read_checkpoint, CheckpointMeta, RunDir, RunInfo, RunLock, Status,
+};
 use crate::config::RunConfig;
 use crate::data::{load_tasks, TaskData};
 use crate::model::MultiTaskNet;
@@ -52,6 +55,12 @@ pub struct RunOutcome {
     pub message: String,
 }
 
+/// Why a run stopped early with status `diverged`: a loss, gradient, evaluation or parameter
+/// became NaN or infinite. Raised anywhere in the loop, turned into the outcome at its top.
+#[derive(Debug, thiserror::Error)]
+#[error("{0}")]
+pub struct Divergence(pub String);
+
 /// Everything a run holds while it trains.
 struct Run {
     cfg: RunConfig,
@@ -83,8 +92,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
             test: t.test.to(device),
         })
         .collect();
-    let shape = tasks[0].train.x.size();
-    let input = [shape[1], shape[2], shape[3]];
+    let input = crate::data::input_shape(&tasks)?;
     let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, device)?;
     let samplers: Vec<Sampler> = tasks
@@ -93,7 +101,14 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         .map(|(k, t)| Sampler::new(cfg.train.seed, k, t.train.len(), cfg.train.batch_size))
         .collect();
     let steps_per_epoch = samplers[0].batches_per_pass();
-    let total = steps_per_epoch * cfg.train.epochs;
+    let total = steps_per_epoch
+        .checked_mul(cfg.train.epochs)
+        .with_context(|| {
+            format!(
+                "train.epochs = {} × {steps_per_epoch} steps per epoch overflows the step counter",
+                cfg.train.epochs
+            )
+        })?;
     let mut versions = BTreeMap::new();
     versions.insert("mtlscope".into(), env!("CARGO_PKG_VERSION").into());
     versions.insert("tch".into(), "0.26".into());
@@ -124,17 +139,26 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
 
     let (dir, start, wall_before, state) = if opts.resume {
-        let (meta, state) = read_checkpoint(&opts.out)?;
-        load_params(&net, &state)?;
-        (
-            RunDir::reopen(&opts.out, &meta)?,
-            meta.step,
-            meta.wall_seconds,
-            Some(state),
-        )
+        // Ownership before reading the checkpoint: another process may be writing it.
+        let lock = RunLock::acquire(&opts.out)?;
+        match read_checkpoint(&opts.out)? {
+            Some((meta, state)) => {
+                check_same_config(&opts.out, &meta, &cfg.to_toml())?;
+                load_params(&net, &state)?;
+                (
+                    RunDir::reopen(&opts.out, Some(&meta), lock)?,
+                    meta.step,
+                    meta.wall_seconds,
+                    Some(state),
+                )
+            }
+            // Died before its first checkpoint: nothing was kept, so start again.
+            None => (RunDir::reopen(&opts.out, None, lock)?, 0, 0.0, None),
+        }
     } else {
         (RunDir::create(&opts.out, &cfg.to_toml())?, 0, 0.0, None)
     };
+    fault::hit("start", start);
     let mut run = Run {
         cfg,
         tasks,
@@ -156,6 +180,28 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     run.info.wall_seconds = wall_before;
     run.dir.write_info(&run.info)?;
     run.loop_from(start, wall_before, &opts)
+}
+
+/// Refuses a resume whose `config.toml` differs from the config the checkpoint was made with,
+/// naming the keys that differ.
+fn check_same_config(out: &std::path::Path, meta: &CheckpointMeta, now: &str) -> Result<()> {
+    let Some(then) = &meta.config else {
+        return Ok(()); // a checkpoint from before configs were recorded
+    };
+    if then == now {
+        return Ok(());
+    }
+    let keys = crate::config::differing_keys(then, now);
+    bail!(
+        "{}: config.toml differs from the config its checkpoint was made with (keys: {}); \
+         restore it, or start a new run directory",
+        out.join("config.toml").display(),
+        if keys.is_empty() {
+            "formatting only".to_string()
+        } else {
+            keys.join(", ")
+        }
+    )
 }
 
 /// The entries of `state` under `prefix`, with the prefix removed.
@@ -206,13 +252,24 @@ impl Run {
         step as f64 / self.steps_per_epoch as f64
     }
 
-    /// Evaluates, appends the rows, flushes, checkpoints.
+    /// Evaluates, appends the rows, flushes, checkpoints. A non-finite evaluation is a
+    /// [`Divergence`]: its rows are not written and no checkpoint is taken.
     fn record(&mut self, step: usize, wall: f64, opts: &RunOptions) -> Result<()> {
         let rows = evaluate(&self.net, &self.tasks, self.cfg.train.eval_batch_size);
+        if let Some(r) = rows.iter().find(|r| !r.loss.is_finite()) {
+            return Err(Divergence(format!(
+                "diverged: evaluation at step {step} (epoch {:.3}): loss of task `{}` on {} is {}; trajectory kept up to the last finite evaluation",
+                self.epoch(step),
+                self.tasks[r.task].name,
+                r.split,
+                r.loss
+            ))
+            .into());
+        }
         let epoch = self.epoch(step).to_string();
         let step_s = step.to_string();
         for r in &rows {
-            let (loss, acc) = (r.loss.to_string(), r.accuracy.to_string());
+            let (loss, acc) = (fmt_float(r.loss), fmt_float(r.accuracy));
             self.dir.trajectory.row(&[
                 &epoch,
                 &step_s,
@@ -228,7 +285,7 @@ impl Run {
         if let Some(probes) = &mut self.probes {
             for r in probes.record(&self.net, eval_index)? {
                 let task = r.task.map_or("", |k| self.tasks[k].name.as_str());
-                let value = r.value.to_string();
+                let value = fmt_float(r.value);
                 self.dir
                     .probes
                     .row(&[&epoch, &step_s, task, &r.probe, &value])?;
@@ -252,10 +309,24 @@ impl Run {
                 summary.join(" | ")
             );
         }
+        if fault::armed("eval", step) {
+            // A kill in the middle of an evaluation: rows on disk, no checkpoint yet.
+            self.dir.flush()?;
+            fault::hit("eval", step);
+        }
         self.checkpoint(step, wall)
     }
 
+    /// Saves parameters, optimizer and objective state. Parameters that are no longer finite
+    /// are a [`Divergence`]: the last checkpoint stays the last finite one.
     fn checkpoint(&mut self, step: usize, wall: f64) -> Result<()> {
+        if let Some(name) = first_non_finite(&self.net.named_params()) {
+            return Err(Divergence(format!(
+                "diverged: parameter `{name}` is not finite after step {step} (epoch {:.3}); last checkpoint kept",
+                self.epoch(step)
+            ))
+            .into());
+        }
         let csv_bytes = self.dir.flush()?;
         let mut tensors: Vec<(String, Tensor)> = self
             .net
@@ -275,10 +346,14 @@ impl Run {
                 .into_iter()
                 .map(|(n, t)| (format!("objective.{n}"), t)),
         );
+        let config = self.cfg.to_toml();
         let meta = CheckpointMeta {
             step,
             csv_bytes,
             wall_seconds: wall,
+            config_hash: Some(fnv1a_hex(config.as_bytes())),
+            config: Some(config),
+            tensors: String::new(),
         };
         self.dir.save_checkpoint(&tensors, &meta)?;
         self.info.steps = step;
@@ -299,16 +374,36 @@ impl Run {
         })
     }
 
+    /// Runs the loop; a [`Divergence`] anywhere in it ends the run as `diverged`.
     fn loop_from(
         &mut self,
         start: usize,
         wall_before: f64,
         opts: &RunOptions,
     ) -> Result<RunOutcome> {
+        let mut at = start;
+        match self.steps_from(start, wall_before, opts, &mut at) {
+            Err(e) => match e.downcast::<Divergence>() {
+                Ok(Divergence(msg)) => self.finish(Status::Diverged, at, msg),
+                Err(e) => Err(e),
+            },
+            ok => ok,
+        }
+    }
+
+    fn steps_from(
+        &mut self,
+        start: usize,
+        wall_before: f64,
+        opts: &RunOptions,
+        at: &mut usize,
+    ) -> Result<RunOutcome> {
         let t0 = Instant::now();
         let wall = |t0: &Instant| wall_before + t0.elapsed().as_secs_f64();
-        if start == 0 {
-            self.record(0, wall(&t0), opts)?;
+        // The evaluation at the starting step, unless the CSVs already hold it (a resume from
+        // a checkpoint taken after it, e.g. one interrupted before its first step).
+        if self.eval_due(start) && self.dir.last_trajectory_step()? != Some(start) {
+            self.record(start, wall(&t0), opts)?;
         }
         let bar = if opts.progress_bar {
             let b = ProgressBar::new(self.total as u64);
@@ -325,7 +420,14 @@ impl Run {
         };
         let params = self.net.params();
         let mut step = start;
+        let names: Vec<String> = self
+            .net
+            .named_params()
+            .into_iter()
+            .map(|(n, _)| n)
+            .collect();
         while step < self.total {
+            *at = step;
             if opts.interrupt.load(Ordering::SeqCst) || opts.stop_after == Some(step) {
                 self.checkpoint(step, wall(&t0))?;
                 bar.abandon();
@@ -338,19 +440,43 @@ impl Run {
                 .map(|t| (&t.train.x, &t.train.y))
                 .collect();
             let batches = batches(&mut self.samplers, &data, step);
-            let out = self.objective.step(&self.net, &batches, step)?;
+            let epoch_after = self.epoch(step + 1);
+            let diverged = |what: String| {
+                bar.abandon();
+                Divergence(format!(
+                    "diverged: {what} at step {} (epoch {epoch_after:.3}); trajectory kept up to the last evaluation",
+                    step + 1,
+                ))
+            };
+            let out = match self.objective.step(&self.net, &batches, step) {
+                Ok(out) => out,
+                Err(e) => match e.downcast::<NonFinite>() {
+                    Ok(nf) => {
+                        let task = &self.tasks[nf.task].name;
+                        return Err(diverged(format!(
+                            "{} of task `{task}` is {}",
+                            nf.what, nf.value
+                        ))
+                        .into());
+                    }
+                    Err(e) => return Err(e),
+                },
+            };
             let losses: Vec<f64> =
                 Vec::<f64>::try_from(out.losses.to_kind(Kind::Double).to_device(Device::Cpu))?;
             if let Some(k) = losses.iter().position(|l| !l.is_finite()) {
-                bar.abandon();
-                let msg = format!(
-                    "diverged: loss of task `{}` is {} at step {} (epoch {:.3}); trajectory kept up to the last evaluation",
-                    self.tasks[k].name,
-                    losses[k],
-                    step + 1,
-                    self.epoch(step + 1)
+                let task = &self.tasks[k].name;
+                return Err(diverged(format!("loss of task `{task}` is {}", losses[k])).into());
+            }
+            let pairs: Vec<(String, Tensor)> = names
+                .iter()
+                .zip(&out.grads)
+                .map(|(n, g)| (n.clone(), g.shallow_clone()))
+                .collect();
+            if let Some(name) = first_non_finite(&pairs) {
+                return Err(
+                    diverged(format!("the gradient of parameter `{name}` is not finite")).into(),
                 );
-                return self.finish(Status::Diverged, step, msg);
             }
             self.optimizer.step(&params, &out.grads);
             self.objective
@@ -361,10 +487,12 @@ impl Run {
                     &(step + 1).to_string(),
                     q.name,
                     task,
-                    &q.value.to_string(),
+                    &fmt_float(q.value),
                 ])?;
             }
             step += 1;
+            *at = step;
+            fault::hit("step", step);
             bar.set_position(step as u64);
             if step.is_multiple_of(20) || step == self.total {
                 let l: Vec<String> = losses.iter().map(|l| format!("{l:.4}")).collect();
@@ -385,4 +513,16 @@ impl Run {
         );
         self.finish(Status::Completed, step, msg)
     }
+}
+
+/// The name of the first tensor holding a NaN or infinity, if any (one reduction per tensor,
+/// one copy to the host).
+fn first_non_finite(tensors: &[(String, Tensor)]) -> Option<String> {
+    if tensors.is_empty() {
+        return None;
+    }
+    let flags: Vec<Tensor> =
+        tch::no_grad(|| tensors.iter().map(|(_, t)| t.isfinite().all()).collect());
+    let ok: Vec<bool> = Vec::try_from(Tensor::stack(&flags, 0).to_device(Device::Cpu)).ok()?;
+    ok.iter().position(|f| !f).map(|i| tensors[i].0.clone())
 }

@@ -14,7 +14,7 @@ use mtl_aggregate::{Gramian, JacobianRef, Method};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
-use super::{task_loss, Batch, Objective, Quantity, StepOutput};
+use super::{check_finite, task_loss, Batch, Objective, Quantity, StepOutput};
 use crate::aggregate::apply::unflatten;
 use crate::aggregate::jacobian::task_gradients;
 use crate::model::MultiTaskNet;
@@ -118,6 +118,8 @@ impl Objective for Aggregate {
             return self.step_rep_grad(net, batches, log);
         }
         let tg = task_gradients(net, batches);
+        check_finite(&tg.losses, "loss")?;
+        check_finite(&tg.jacobian, "gradient")?;
         let (weights, d) = self.combine(&tg.jacobian)?;
         let quantities = if log {
             quantities(&tg.jacobian, &d, weights.as_deref())?
@@ -176,6 +178,9 @@ impl Aggregate {
             losses.push(task_loss(&net.head(k, &z), &b.y));
         }
         let jz = Tensor::stack(&rows, 0);
+        let losses_now = Tensor::stack(&losses, 0).detach();
+        check_finite(&losses_now, "loss")?;
+        check_finite(&jz, "gradient")?;
         let (weights, d) = self.combine(&jz)?;
         let w = weights.clone().ok_or_else(|| {
             anyhow!("rep_grad needs a weighting method (one that returns weights)")
@@ -191,9 +196,8 @@ impl Aggregate {
         } else {
             Vec::new()
         };
-        let losses = Tensor::stack(&losses, 0).detach();
         Ok(StepOutput {
-            losses,
+            losses: losses_now,
             grads,
             quantities,
         })

@@ -45,6 +45,43 @@ pub struct StepOutput {
     pub quantities: Vec<Quantity>,
 }
 
+/// A non-finite loss or task gradient met inside an objective. The run has diverged: the
+/// trainer ends it as `diverged`, naming the step and task, instead of treating it as bad
+/// input (an aggregator fed a NaN Gramian would otherwise fail as if the input were wrong).
+#[derive(Debug, thiserror::Error)]
+#[error("{what} of task {task} is {value}")]
+pub struct NonFinite {
+    /// `loss` or `gradient`.
+    pub what: &'static str,
+    /// Task index.
+    pub task: usize,
+    /// The first offending value.
+    pub value: f64,
+}
+
+/// Fails with [`NonFinite`] naming the first task whose entry (a loss, `[K]`) or row (a
+/// gradient, `[K, n]`) holds a NaN or infinity. One reduction on the backend, one copy.
+pub fn check_finite(t: &Tensor, what: &'static str) -> std::result::Result<(), NonFinite> {
+    let rows = if t.dim() == 1 {
+        t.isfinite()
+    } else {
+        t.isfinite().reshape([t.size()[0], -1]).all_dim(1, false)
+    };
+    let ok: Vec<bool> = Vec::try_from(rows.to_device(tch::Device::Cpu)).unwrap_or_default();
+    match ok.iter().position(|f| !f) {
+        None => Ok(()),
+        Some(task) => {
+            let row = t.get(task as i64).reshape([-1]);
+            let bad = row.masked_select(&row.isfinite().logical_not());
+            Err(NonFinite {
+                what,
+                task,
+                value: bad.get(0).to_kind(tch::Kind::Double).double_value(&[]),
+            })
+        }
+    }
+}
+
 /// A way of combining task losses into an update.
 pub trait Objective: Send {
     /// Runs forward and backward for one step.

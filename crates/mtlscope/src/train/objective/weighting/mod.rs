@@ -28,7 +28,7 @@ use anyhow::{anyhow, bail, Result};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
-use super::{forward_losses, Batch, Objective, Quantity, StepOutput};
+use super::{check_finite, forward_losses, Batch, Objective, Quantity, StepOutput};
 use crate::model::MultiTaskNet;
 
 /// What a weighting sees at a step.
@@ -299,6 +299,8 @@ impl Weighted {
 impl Objective for Weighted {
     fn step(&mut self, net: &MultiTaskNet, batches: &[Batch], step: usize) -> Result<StepOutput> {
         let losses = forward_losses(net, batches);
+        // Before the weighting sees them: log-losses and ratios of NaN fail as bad input.
+        check_finite(&Tensor::stack(&losses, 0).detach(), "loss")?;
         let ctx = Ctx {
             net,
             step,
