@@ -434,7 +434,7 @@ fn a_killed_experiment_leaves_no_orphans_and_resumes_exactly() {
     }
     let statuses: Vec<Status> = dirs.iter().map(|d| read_info(d).unwrap().status).collect();
     assert!(
-        statuses.iter().any(|s| *s == Status::Interrupted),
+        statuses.contains(&Status::Interrupted),
         "children should have been stopped mid-run: {statuses:?}"
     );
     let o = run_exp(&out).output().unwrap();

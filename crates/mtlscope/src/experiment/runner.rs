@@ -104,6 +104,11 @@ impl Runner {
         Runner { opts }
     }
 
+    /// The trainer program.
+    pub fn program(&self) -> &Path {
+        &self.opts.program
+    }
+
     /// The arguments for one run (without the program).
     pub fn args(&self, plan: &Plan, exp_dir: &Path, run: &PlannedRun, resume: bool) -> Vec<String> {
         let mut a = vec![
