@@ -293,17 +293,20 @@ fn run_invariance(a: InvarianceArgs) -> Result<ExitCode> {
         cfg.loss_scales
     );
     println!(
-        "{:<18} {:<8} {:<9} {:>14} {:>20}",
-        "method", "backbone", "part", "first ratio", "max rel. difference"
+        "{:<18} {:<8} {:<9} {:>12} {:>16} {:>14}",
+        "method", "backbone", "part", "first ratio", "median rel. diff", "separates at"
     );
     for s in invariance::summary(&specs, &records) {
         println!(
-            "{:<18} {:<8} {:<9} {:>14.6e} {:>20.3e}",
+            "{:<18} {:<8} {:<9} {:>12.6} {:>16.2e} {:>14}",
             s.method.name(),
             if s.frozen { "frozen" } else { "trained" },
             invariance::PARTS[s.part],
             s.first_ratio,
-            s.max_rel_diff
+            s.median_rel_diff,
+            s.separates_at
+                .map(|k| format!("step {k}"))
+                .unwrap_or_else(|| "never".into())
         );
     }
     if let Some(dir) = &a.out {

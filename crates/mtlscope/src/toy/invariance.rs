@@ -266,6 +266,8 @@ impl Net {
     /// Task losses L_t = mean_i |ŷ_t(x_i) − y_t,i| and their gradients: per task w.r.t. the
     /// backbone, and w.r.t. its own head. d|z|/dz = sign(z) (0 at 0), LeakyReLU' = 1 for z > 0
     /// else the slope (PyTorch's conventions).
+    // Dense index arithmetic over the layer layout reads best as index loops.
+    #[allow(clippy::needless_range_loop)]
     pub fn losses_and_grads(&self, xs: &[f64], ys: [&[f64]; 2]) -> Grads {
         let h = self.hidden;
         let n = xs.len() as f64;
@@ -603,7 +605,8 @@ pub const PARTS: [&str; 3] = ["backbone", "head1", "head2"];
 
 /// Writes `series.csv` (long form: run, method, scaled, backbone, step, epoch, part, metric,
 /// value) and `summary.csv` (per method and part: the ratio of the first update norms scaled /
-/// unscaled and the largest relative difference of the update norms over training).
+/// unscaled, the median relative difference of the update norms over training and the first
+/// step where it exceeds 1e-3).
 pub fn write_outputs(
     dir: &std::path::Path,
     cfg: &Config,
@@ -664,7 +667,8 @@ pub fn write_outputs(
         "backbone",
         "part",
         "first_update_ratio",
-        "max_rel_update_diff",
+        "median_rel_update_diff",
+        "separates_at_step",
     ])?;
     for s in summary(specs, records) {
         w.write_record([
@@ -672,7 +676,11 @@ pub fn write_outputs(
             if s.frozen { "frozen" } else { "trained" },
             PARTS[s.part],
             format!("{:e}", s.first_ratio).as_str(),
-            format!("{:e}", s.max_rel_diff).as_str(),
+            format!("{:e}", s.median_rel_diff).as_str(),
+            s.separates_at
+                .map(|k| k.to_string())
+                .unwrap_or_default()
+                .as_str(),
         ])?;
     }
     w.flush()
@@ -691,8 +699,10 @@ pub struct Comparison {
     pub part: usize,
     /// ‖Δ_1‖ scaled / unscaled at the first step.
     pub first_ratio: f64,
-    /// max over steps of |‖Δ‖_scaled − ‖Δ‖_unscaled| / ‖Δ‖_unscaled.
-    pub max_rel_diff: f64,
+    /// Median over steps of |‖Δ‖_scaled − ‖Δ‖_unscaled| / ‖Δ‖_unscaled.
+    pub median_rel_diff: f64,
+    /// The first step at which that relative difference exceeds 1e-3 (`None`: never).
+    pub separates_at: Option<usize>,
 }
 
 /// Pairs each unscaled run with its scaled twin (same method and backbone mode).
@@ -711,20 +721,22 @@ pub fn summary(specs: &[RunSpec], records: &[Vec<StepRecord>]) -> Vec<Comparison
             }
             let (ra, rb) = (&records[i], &records[j]);
             let first_ratio = rb[0].update_norm[part] / ra[0].update_norm[part];
-            let max_rel_diff = ra
+            let diffs: Vec<f64> = ra
                 .iter()
                 .zip(rb)
                 .map(|(x, y)| {
                     (y.update_norm[part] - x.update_norm[part]).abs() / x.update_norm[part]
                 })
-                .filter(|v| v.is_finite())
-                .fold(0.0, f64::max);
+                .collect();
+            let mut sorted: Vec<f64> = diffs.iter().copied().filter(|v| v.is_finite()).collect();
+            sorted.sort_by(f64::total_cmp);
             out.push(Comparison {
                 method: a.method,
                 frozen: a.frozen,
                 part,
                 first_ratio,
-                max_rel_diff,
+                median_rel_diff: sorted.get(sorted.len() / 2).copied().unwrap_or(f64::NAN),
+                separates_at: diffs.iter().position(|d| d.is_nan() || *d > 1e-3),
             });
         }
     }

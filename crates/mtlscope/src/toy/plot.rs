@@ -23,11 +23,7 @@ const HALF: f64 = 11.0;
 
 /// Contour lines of `f` on an n × n grid over [−HALF, HALF]², one list of polylines per level
 /// (marching squares, segments chained through the cell edges they share).
-pub fn contour_lines(
-    f: impl Fn([f64; 2]) -> f64,
-    n: usize,
-    levels: &[f64],
-) -> Vec<Vec<Vec<(f64, f64)>>> {
+pub fn contour_lines(f: impl Fn([f64; 2]) -> f64, n: usize, levels: &[f64]) -> Vec<Lines> {
     let step = 2.0 * HALF / (n - 1) as f64;
     let at = |i: usize| -HALF + step * i as f64;
     let v: Vec<f64> = (0..n * n).map(|k| f([at(k % n), at(k / n)])).collect();
@@ -162,7 +158,7 @@ fn cap_points(t: &[(usize, [f64; 2])], cap: usize) -> Vec<(usize, [f64; 2])> {
 }
 
 /// The mean-loss landscape's contour lines at the levels drawn (−15, −13.5, …, 7.5).
-fn landscape() -> Vec<(f64, Vec<Vec<(f64, f64)>>)> {
+fn landscape() -> Vec<(f64, Lines)> {
     let levels: Vec<f64> = (0..16).map(|k| -15.0 + 1.5 * k as f64).collect();
     let lines = contour_lines(|x| cagrad::eval(x).mean(), 161, &levels);
     levels.into_iter().zip(lines).collect()
@@ -211,7 +207,7 @@ fn draw_contour_panel<DB: DrawingBackend>(
         .map_err(pe)?;
     let inside = |p: [f64; 2]| p[0].abs() <= HALF && p[1].abs() <= HALF;
     for r in runs {
-        let pts = cap_points(&r.trajectory, 3000);
+        let pts = cap_points(&r.trajectory, 1200);
         chart
             .draw_series(pts.iter().filter(|(_, p)| inside(*p)).map(|&(k, p)| {
                 Circle::new(
@@ -272,7 +268,10 @@ pub fn contour_figure(dir: &Path, grid: &Grid, results: &[CellResult]) -> Result
     Ok(())
 }
 
-type Contours = [(f64, Vec<Vec<(f64, f64)>>)];
+/// Polylines of one contour level.
+type Lines = Vec<Vec<(f64, f64)>>;
+
+type Contours = [(f64, Lines)];
 
 fn draw_contours<DB: DrawingBackend>(
     root: DrawingArea<DB, Shift>,
