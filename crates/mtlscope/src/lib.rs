@@ -14,4 +14,5 @@ pub mod experiment;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod toy;
 pub mod train;

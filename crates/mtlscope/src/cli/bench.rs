@@ -27,7 +27,7 @@ use crate::train::sampler::{self, Sampler};
 /// Arguments of `mtlscope bench`.
 #[derive(Debug, clap::Args)]
 pub struct Args {
-    /// What to time: `step` or `probes`.
+    /// What to time: `step`, `probes` or `toy` (the full CAGrad-toy grid; `--threads` workers).
     #[arg(default_value = "step")]
     pub what: String,
     /// Number of tasks.
@@ -82,7 +82,8 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.what.as_str() {
         "step" => run_step(args, device),
         "probes" => run_probes(args, device),
-        other => bail!("bench: unknown target `{other}`; known: step, probes"),
+        "toy" => super::toy::bench(args.reps, args.threads.map(|n| n.max(1) as usize)),
+        other => bail!("bench: unknown target `{other}`; known: step, probes, toy"),
     }
 }
 

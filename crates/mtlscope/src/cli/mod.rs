@@ -7,6 +7,7 @@ pub mod experiment;
 pub mod hypervolume;
 pub mod methods;
 pub mod report;
+pub mod toy;
 pub mod train;
 
 use clap::{Parser, Subcommand};
@@ -37,6 +38,8 @@ pub enum Command {
     Methods(methods::Args),
     /// Exact hypervolume of a point set (minimisation) w.r.t. a reference point.
     Hypervolume(hypervolume::Args),
+    /// Toy studies in pure f64: `cagrad` (optimizer/aggregator grid), `invariance` (loss scales).
+    Toy(toy::Args),
 }
 
 impl Command {
@@ -50,6 +53,7 @@ impl Command {
             Command::Hypervolume(a) => hypervolume::run(a),
             Command::Experiment(a) => experiment::run(a),
             Command::Report(a) => report::run(a),
+            Command::Toy(a) => toy::run(a),
         }
     }
 }
