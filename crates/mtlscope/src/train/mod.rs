@@ -5,6 +5,7 @@ pub mod eval;
 pub mod objective;
 pub mod optim;
 pub mod sampler;
+pub mod schedule;
 pub mod store;
 pub mod trainer;
 
