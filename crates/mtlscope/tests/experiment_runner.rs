@@ -247,7 +247,7 @@ fn bad_config_key_is_named_and_plan_change_refused() {
 fn shipped_fashion_configs_expand() {
     let tmp = tempfile::tempdir().unwrap();
     let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/fashion_mtl");
-    for (file, n) in [("quick.toml", 5 * 2 * 2), ("experiment.toml", 6 * 5 * 3)] {
+    let dry = |file: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
             .args(["experiment", "--dry-run", "--config"])
             .arg(format!("{configs}/{file}"))
@@ -255,15 +255,51 @@ fn shipped_fashion_configs_expand() {
             .arg(tmp.path().join(file))
             .output()
             .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
             "{file}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        assert!(out.starts_with(&format!("{n} runs")), "{file}: {out}");
-        assert!(out.contains("mtl_noisy/lr0.001/seed2"), "{file}: {out}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The demo: two stages, a 2-point sweep of 5 variants, 2 final seeds.
+    let out = dry("quick.toml");
+    assert!(
+        out.starts_with(
+            "two stages: 10 sweep runs (5 variants × 2 grid points × 1 seeds), then 10 final runs"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("sweep/mtl_noisy/lr0.001/seed101"), "{out}");
+    // The protocol: 6 variants (STL, 2 UMTG, MGDA, PCGrad, GradNorm) × lr × batch size, one sweep
+    // seed, 3 final seeds; the omitted grid values are listed with a reason.
+    let out = dry("experiment.toml");
+    assert!(
+        out.starts_with("two stages: 72 sweep runs (6 variants × 12 grid points × 1 seeds), then 18 final runs (6 variants × 3 seeds)"),
+        "{out}"
+    );
+    for id in [
+        "sweep/stl_fashion1/lr0.001-bs128/seed101",
+        "sweep/gradnorm_noisy/lr0.0001-bs256/seed101",
+        "mgda_noisy/<selected>/seed3",
+    ] {
+        assert!(out.contains(id), "{id}: {out}");
     }
+    assert!(
+        out.contains("omitted from the grid: train.batch_size = [4, 16, 32]"),
+        "{out}"
+    );
+    // No sweep seed is a final seed (checked by the config), and probes stay off in the sweep.
+    assert!(out
+        .lines()
+        .filter(|l| l.starts_with("sweep/"))
+        .all(|l| l.contains("probes.enabled=false")));
+    // The ~20-minute version: one stage, no grid.
+    let out = dry("medium.toml");
+    assert!(
+        out.starts_with("9 runs (3 variants × 1 grid points × 3 seeds)"),
+        "{out}"
+    );
 }
 
 const TWO_STAGE: &str = r#"
