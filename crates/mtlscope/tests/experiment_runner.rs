@@ -5,34 +5,47 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 const FAKE: &str = r#"#!/bin/sh
-# Fake `mtlscope train`: behaviour chosen by a `train.fake=...` override.
-out=""; resume=0; mode=ok; threads=""
+# Fake `mtlscope train`: behaviour chosen by a `train.fake=...` override; validation accuracy
+# 0.9 at the grid point `train.fake_best="<lr>-<batch size>"`, else 0.6.
+out=""; resume=0; mode=ok; threads=""; seed=""; lr=""; bs=""; best=""
 while [ $# -gt 0 ]; do
   case "$1" in
     --out) out="$2"; shift ;;
     --threads) threads="$2"; shift ;;
     --resume) resume=1 ;;
-    --set) case "$2" in train.fake=*) mode=$(echo "$2" | sed 's/.*="\(.*\)"/\1/') ;; esac; shift ;;
+    --set)
+      case "$2" in
+        train.fake=*) mode=$(echo "$2" | sed 's/.*="\(.*\)"/\1/') ;;
+        train.fake_best=*) best=$(echo "$2" | sed 's/.*="\(.*\)"/\1/') ;;
+        optim.lr=*) lr="${2#optim.lr=}" ;;
+        train.batch_size=*) bs="${2#train.batch_size=}" ;;
+        train.seed=*) seed="${2#train.seed=}" ;;
+      esac
+      shift ;;
   esac
   shift
 done
-echo "$out resume=$resume threads=$threads" >> "$FAKE_LOG"
+echo "$out resume=$resume seed=$seed lr=$lr bs=$bs threads=$threads" >> "$FAKE_LOG"
 echo "fake trainer writing $out"
+acc=0.6; [ "$lr-$bs" = "$best" ] && acc=0.9
 complete() {
   mkdir -p "$out"
   printf '[data]\ntasks = ["a"]\n[objective]\nkind = "umtg"\n' > "$out/config.toml"
-  printf 'epoch,step,task,split,loss,accuracy\n0,0,a,train,2.3,0.1\n1,10,a,train,0.5,0.8\n0,0,a,val,2.3,0.1\n1,10,a,val,0.6,0.7\n' > "$out/trajectory.csv"
+  printf 'epoch,step,task,split,loss,accuracy\n0,0,a,train,2.3,0.1\n1,10,a,train,0.5,0.8\n0,0,a,val,2.3,0.1\n1,10,a,val,0.6,%s\n' "$acc" > "$out/trajectory.csv"
   echo '{"status": "completed", "message": ""}' > "$out/run.json"
   exit 0
+}
+interrupt() {
+  if [ "$resume" = 1 ] && [ -f "$out/partial" ]; then complete; fi
+  mkdir -p "$out"; touch "$out/partial"
+  echo '{"status": "interrupted", "message": "SIGTERM at step 5"}' > "$out/run.json"; exit 130
 }
 case "$mode" in
   ok) complete ;;
   fail) echo "error: config is broken" >&2; exit 1 ;;
   diverge) mkdir -p "$out"; echo '{"status": "diverged", "message": "NaN loss at step 3"}' > "$out/run.json"; exit 3 ;;
-  interrupt)
-    if [ "$resume" = 1 ] && [ -f "$out/partial" ]; then complete; fi
-    mkdir -p "$out"; touch "$out/partial"
-    echo '{"status": "interrupted", "message": "SIGTERM at step 5"}' > "$out/run.json"; exit 130 ;;
+  interrupt) interrupt ;;
+  interrupt_final) case "$out" in */runs/sweep/*) complete ;; *) interrupt ;; esac ;;
 esac
 "#;
 
@@ -41,6 +54,9 @@ const EXP: &str = r#"
 name = "runner-test"
 base = "base.toml"
 seeds = [1, 2]
+
+[selection]
+same_runs = true
 
 [grid]
 "optim.lr" = [0.1, 0.01]
@@ -231,7 +247,7 @@ fn bad_config_key_is_named_and_plan_change_refused() {
 fn shipped_fashion_configs_expand() {
     let tmp = tempfile::tempdir().unwrap();
     let configs = concat!(env!("CARGO_MANIFEST_DIR"), "/../../configs/fashion_mtl");
-    for (file, n) in [("quick.toml", 5 * 2 * 2), ("experiment.toml", 6 * 5 * 3)] {
+    let dry = |file: &str| {
         let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
             .args(["experiment", "--dry-run", "--config"])
             .arg(format!("{configs}/{file}"))
@@ -239,13 +255,302 @@ fn shipped_fashion_configs_expand() {
             .arg(tmp.path().join(file))
             .output()
             .unwrap();
-        let out = String::from_utf8_lossy(&o.stdout);
         assert!(
             o.status.success(),
             "{file}: {}",
             String::from_utf8_lossy(&o.stderr)
         );
-        assert!(out.starts_with(&format!("{n} runs")), "{file}: {out}");
-        assert!(out.contains("mtl_noisy/lr0.001/seed2"), "{file}: {out}");
+        String::from_utf8_lossy(&o.stdout).into_owned()
+    };
+    // The demo: two stages, a 2-point sweep of 5 variants, 2 final seeds.
+    let out = dry("quick.toml");
+    assert!(
+        out.starts_with(
+            "two stages: 10 sweep runs (5 variants × 2 grid points × 1 seeds), then 10 final runs"
+        ),
+        "{out}"
+    );
+    assert!(out.contains("sweep/mtl_noisy/lr0.001/seed101"), "{out}");
+    // The protocol: 6 variants (STL, 2 UMTG, MGDA, PCGrad, GradNorm) × lr × batch size, one sweep
+    // seed, 3 final seeds; the omitted grid values are listed with a reason.
+    let out = dry("experiment.toml");
+    assert!(
+        out.starts_with("two stages: 72 sweep runs (6 variants × 12 grid points × 1 seeds), then 18 final runs (6 variants × 3 seeds)"),
+        "{out}"
+    );
+    for id in [
+        "sweep/stl_fashion1/lr0.001-bs128/seed101",
+        "sweep/gradnorm_noisy/lr0.0001-bs256/seed101",
+        "mgda_noisy/<selected>/seed3",
+    ] {
+        assert!(out.contains(id), "{id}: {out}");
     }
+    assert!(
+        out.contains("omitted from the grid: train.batch_size = [4, 16, 32]"),
+        "{out}"
+    );
+    // No sweep seed is a final seed (checked by the config), and probes stay off in the sweep.
+    assert!(out
+        .lines()
+        .filter(|l| l.starts_with("sweep/"))
+        .all(|l| l.contains("probes.enabled=false")));
+    // The ~20-minute version: one stage, no grid.
+    let out = dry("medium.toml");
+    assert!(
+        out.starts_with("9 runs (3 variants × 1 grid points × 3 seeds)"),
+        "{out}"
+    );
+}
+
+const TWO_STAGE: &str = r#"
+[experiment]
+name = "two-stage"
+base = "base.toml"
+seeds = [1, 2, 3]
+
+[sweep]
+seeds = [7]
+set = { "probes.enabled" = false }
+
+[selection]
+metric = "val_accuracy"
+aggregate = "top10_val"
+
+[grid]
+"optim.lr" = [0.1, 0.01]
+"train.batch_size" = [16, 64]
+
+[[omitted]]
+key = "train.batch_size"
+values = [4]
+reason = "6,250 steps an epoch"
+
+[[variant]]
+name = "stl"
+set = { "data.tasks" = ["a"], "train.fake_best" = "0.01-64" }
+
+[[variant]]
+name = "mtl"
+set = { "train.fake_best" = "0.1-16", "train.fake" = "interrupt_final" }
+
+[[variant]]
+name = "late"
+set = { "train.fake_best" = "0.1-64", "train.fake" = "interrupt" }
+"#;
+
+fn plan_json(out: &Path) -> serde_json::Value {
+    serde_json::from_str(&std::fs::read_to_string(out.join("plan.json")).unwrap()).unwrap()
+}
+
+/// Two-stage selection (Mueller et al. 2025 §2.2) end to end against the fake trainer: the sweep
+/// over learning rate × batch size selects per variant, the final seeds run at that point, an
+/// interruption in either stage resumes, completed runs are skipped, and the report's data hold
+/// only final-stage runs.
+#[test]
+fn two_stage_sweep_selects_then_final_seeds_run_and_resume() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (fake, _) = setup(tmp.path());
+    let cfg = tmp.path().join("two.toml");
+    std::fs::write(&cfg, TWO_STAGE).unwrap();
+    let out = tmp.path().join("exp");
+    let log = tmp.path().join("calls.log");
+
+    // Dry run: both stages, the second "after selection"; omissions listed; nothing written.
+    let o = run(&cfg, &out, &fake, &log, &["--dry-run"]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    assert!(
+        listing.starts_with(
+            "two stages: 12 sweep runs (3 variants × 4 grid points × 1 seeds), then 9 final runs"
+        ),
+        "{listing}"
+    );
+    assert!(listing.contains("sweep/stl/lr0.01-bs64/seed7"), "{listing}");
+    assert!(listing.contains("stl/<selected>/seed3"), "{listing}");
+    assert!(listing.contains("after selection"), "{listing}");
+    assert!(
+        listing.contains("omitted from the grid: train.batch_size = [4]: 6,250 steps an epoch"),
+        "{listing}"
+    );
+    assert!(!out.exists() && calls(&log).is_empty());
+
+    // 1st: the sweep runs; `late` is interrupted, so stage 2 does not start.
+    let o = run(&cfg, &out, &fake, &log, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let c = calls(&log);
+    assert_eq!(c.len(), 12, "{c:?}");
+    assert!(c
+        .iter()
+        .all(|l| l.contains("/runs/sweep/") && l.contains("seed=7")));
+    // The batch size is a grid key: every sweep run got one of its values.
+    assert!(c
+        .iter()
+        .all(|l| l.contains("bs=16 ") || l.contains("bs=64 ")));
+    assert!(err.contains("stage 2 not started"), "{err}");
+    let plan = plan_json(&out);
+    assert_eq!(plan["protocol"]["mode"], "two_stage");
+    assert_eq!(plan["protocol"]["omitted"][0]["values"][0], "4");
+    assert!(plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .all(|r| r["stage"] == "sweep"));
+    assert_eq!(
+        plan["runs"][0]["overrides"],
+        serde_json::json!([
+            "data.tasks=[\"a\"]",
+            "train.fake_best=\"0.01-64\"",
+            "probes.enabled=false",
+            "optim.lr=0.1",
+            "train.batch_size=16",
+            "train.seed=7"
+        ])
+    );
+
+    // 2nd: `late`'s sweep resumes; every variant is selected; the final stage starts and
+    // `mtl`'s and `late`'s final runs are interrupted.
+    std::fs::remove_file(&log).unwrap();
+    let o = run(&cfg, &out, &fake, &log, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    let c = calls(&log);
+    assert_eq!(c.len(), 4 + 9, "{c:?}");
+    assert!(c[..4]
+        .iter()
+        .all(|l| l.contains("/runs/sweep/late/") && l.contains("resume=1")));
+    assert!(
+        err.contains("stage 1 (sweep): 4 completed now, 8 were already complete, 0 not completed"),
+        "{err}"
+    );
+    assert!(
+        err.contains("stage 2 (final): 3 completed now, 0 were already complete, 6 not completed"),
+        "{err}"
+    );
+    assert!(err.contains("`stl` selected lr0.01-bs64"), "{err}");
+    let plan = plan_json(&out);
+    let selected: Vec<(String, String)> = plan["protocol"]["selected"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .map(|s| {
+            (
+                s["variant"].as_str().unwrap().to_string(),
+                s["grid_tag"].as_str().unwrap().to_string(),
+            )
+        })
+        .collect();
+    let expect = [
+        ("stl", "lr0.01-bs64"),
+        ("mtl", "lr0.1-bs16"),
+        ("late", "lr0.1-bs64"),
+    ];
+    assert_eq!(
+        selected,
+        expect.map(|(a, b)| (a.to_string(), b.to_string())).to_vec()
+    );
+    let finals: Vec<&serde_json::Value> = plan["runs"]
+        .as_array()
+        .unwrap()
+        .iter()
+        .filter(|r| r["stage"] == "final")
+        .collect();
+    assert_eq!(finals.len(), 9);
+    for (v, tag) in expect {
+        for seed in 1..=3 {
+            let id = format!("{v}/{tag}/seed{seed}");
+            let r = finals.iter().find(|r| r["id"] == id.as_str()).expect(&id);
+            let ov: Vec<&str> = r["overrides"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .map(|o| o.as_str().unwrap())
+                .collect();
+            // The final stage has no sweep overrides.
+            assert!(!ov.iter().any(|o| o.starts_with("probes.")), "{ov:?}");
+            assert_eq!(ov.last().unwrap(), &format!("train.seed={seed}"));
+        }
+    }
+    assert!(c[4..]
+        .iter()
+        .all(|l| !l.contains("/runs/sweep/") && !l.contains("seed=7") && l.contains("resume=0")));
+
+    // 3rd: stage 1 and `stl`'s final runs are skipped; the interrupted final runs resume.
+    std::fs::remove_file(&log).unwrap();
+    let o = run(&cfg, &out, &fake, &log, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(o.status.success(), "{err}");
+    let c = calls(&log);
+    assert_eq!(c.len(), 6, "{c:?}");
+    assert!(c
+        .iter()
+        .all(|l| l.contains("resume=1") && !l.contains("/stl/")));
+    assert!(
+        err.contains("stage 2 (final): 6 completed now, 3 were already complete, 0 not completed"),
+        "{err}"
+    );
+
+    // 4th: nothing left to do.
+    std::fs::remove_file(&log).unwrap();
+    let o = run(&cfg, &out, &fake, &log, &[]);
+    assert!(o.status.success());
+    assert!(calls(&log).is_empty());
+
+    // The report's data: final-stage runs only, at the selected point, seeds 1–3.
+    let data = mtlscope::experiment::ExperimentData::load(&out).unwrap();
+    assert_eq!(data.runs.len(), 9);
+    assert!(data
+        .runs
+        .iter()
+        .all(|r| r.seed != 7 && !r.id.starts_with("sweep/")));
+    let groups = mtlscope::analysis::Groups::build(&data).unwrap();
+    for (v, tag) in expect {
+        let g = groups.variants.iter().find(|g| g.name == v).unwrap();
+        assert_eq!(g.grid_tag, tag);
+        let seeds: Vec<u64> = g.runs.iter().map(|r| r.seed).collect();
+        assert_eq!(seeds, vec![1, 2, 3], "{v}");
+    }
+    // The selection shown is the sweep's: 4 grid points, 1 sweep seed each.
+    let s = groups
+        .selections
+        .iter()
+        .find(|s| s.variant == "stl")
+        .unwrap();
+    assert_eq!(s.scores.len(), 4);
+    assert!(s.scores.iter().all(|p| p.2 == 1));
+
+    // A dry run now shows the concrete final runs with their state.
+    let o = run(&cfg, &out, &fake, &log, &["--dry-run"]);
+    let listing = String::from_utf8_lossy(&o.stdout);
+    assert!(listing.contains("mtl/lr0.1-bs16/seed2"), "{listing}");
+    assert!(!listing.contains("<selected>"), "{listing}");
+
+    // Another selection rule under the same directory is refused.
+    let o = run(
+        &cfg,
+        &out,
+        &fake,
+        &log,
+        &["--set", "selection.metric=val_loss"],
+    );
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(err.contains("plan.json recorded"), "{err}");
+}
+
+#[test]
+fn duplicate_grid_values_are_refused_before_anything_runs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (fake, cfg) = setup(tmp.path());
+    let out = tmp.path().join("exp");
+    let log = tmp.path().join("calls.log");
+    std::fs::write(&cfg, EXP.replace("[0.1, 0.01]", "[0.001, 0.001]")).unwrap();
+    let o = run(&cfg, &out, &fake, &log, &[]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert_eq!(o.status.code(), Some(1), "{err}");
+    assert!(
+        err.contains("grid key `optim.lr` lists the value 0.001 twice"),
+        "{err}"
+    );
+    assert!(!out.exists() && calls(&log).is_empty());
 }

@@ -16,7 +16,7 @@ pub use model::{EncoderKind, ModelConfig};
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
 pub use optim::{OptimConfig, OptimName};
 pub use probes::ProbesConfig;
-pub use train::TrainConfig;
+pub use train::{EvalSchedule, TrainConfig};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

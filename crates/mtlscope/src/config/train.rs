@@ -1,6 +1,18 @@
 use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 
+/// `train.eval_schedule`: which steps are evaluated (see `train::schedule`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum EvalSchedule {
+    /// Step 0, every `eval_every` steps (0 = every epoch) and the last step.
+    Epoch,
+    /// The `epoch` schedule plus `eval_per_decade` geometrically spaced steps per decade inside
+    /// the first `eval_log_epochs` epochs (the early phase, where one epoch already takes the
+    /// loss most of the way down).
+    Log,
+}
+
 /// `[train]`. STL and MTL runs of a setting take the same number of steps: an epoch is one
 /// pass over the first task's training set, and each MTL step draws one batch per task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
@@ -14,6 +26,13 @@ pub struct TrainConfig {
     pub seed: u64,
     /// Evaluate every N steps; 0 = at the end of every epoch.
     pub eval_every: usize,
+    /// `epoch` (default) or `log` (adds geometrically spaced early evaluations).
+    pub eval_schedule: EvalSchedule,
+    /// `log` schedule: evaluations per decade of steps (round(10^(j/k)), deduplicated).
+    pub eval_per_decade: usize,
+    /// `log` schedule: the geometric evaluations lie inside the first this many epochs (capped
+    /// at the run's length).
+    pub eval_log_epochs: usize,
     /// Examples per forward pass during evaluation (memory bound only; results do not depend on it).
     pub eval_batch_size: usize,
 }
@@ -25,10 +44,17 @@ impl Default for TrainConfig {
             batch_size: 128,
             seed: 1,
             eval_every: 0,
+            eval_schedule: EvalSchedule::Epoch,
+            eval_per_decade: 4,
+            eval_log_epochs: 1,
             eval_batch_size: 2500,
         }
     }
 }
+
+/// Most geometric evaluations per decade accepted: beyond this every early step is evaluated
+/// anyway, and a typo (40000) would make a run mostly evaluation.
+pub const MAX_EVAL_PER_DECADE: usize = 100;
 
 impl TrainConfig {
     pub(super) fn validate(&self) -> Result<()> {
@@ -41,6 +67,52 @@ impl TrainConfig {
         if self.eval_batch_size == 0 {
             bail!("train.eval_batch_size must be >= 1, got 0");
         }
+        if self.eval_per_decade == 0 || self.eval_per_decade > MAX_EVAL_PER_DECADE {
+            bail!(
+                "train.eval_per_decade must be in 1..={MAX_EVAL_PER_DECADE}, got {}",
+                self.eval_per_decade
+            );
+        }
+        if self.eval_log_epochs == 0 {
+            bail!("train.eval_log_epochs must be >= 1, got 0");
+        }
         Ok(())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::EvalSchedule;
+    use crate::config::RunConfig;
+
+    fn err(ov: &str) -> String {
+        format!(
+            "{:#}",
+            RunConfig::from_toml_str("", &[ov.to_string()]).unwrap_err()
+        )
+    }
+
+    #[test]
+    fn eval_schedule_keys_parse_and_bad_values_name_their_key() {
+        let cfg = RunConfig::from_toml_str(
+            "[train]\neval_schedule = \"log\"\neval_per_decade = 6\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.eval_schedule, EvalSchedule::Log);
+        assert_eq!(cfg.train.eval_per_decade, 6);
+        assert_eq!(
+            RunConfig::default().train.eval_schedule,
+            EvalSchedule::Epoch
+        );
+        let e = err("train.eval_schedule=logarithmic");
+        assert!(
+            e.contains("train.eval_schedule") && e.contains("logarithmic"),
+            "{e}"
+        );
+        assert!(err("train.eval_per_decade=0")
+            .contains("train.eval_per_decade must be in 1..=100, got 0"));
+        assert!(err("train.eval_per_decade=101").contains("got 101"));
+        assert!(err("train.eval_log_epochs=0").contains("train.eval_log_epochs must be >= 1"));
     }
 }

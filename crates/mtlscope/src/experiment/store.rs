@@ -213,7 +213,8 @@ impl ExperimentData {
         };
         let mut runs = Vec::new();
         let mut excluded = Vec::new();
-        for r in &plan.runs {
+        // Sweep-stage runs only chose the grid point; the report reads the final stage.
+        for r in plan.report_runs() {
             let rdir = dir.join(&r.dir);
             // One damaged run is named and skipped; it never stops the report.
             let unreadable = |e: anyhow::Error| Excluded {
@@ -266,6 +267,7 @@ fn plan_from_dirs(dir: &Path) -> Result<Plan> {
     }
     let mut found = Vec::new();
     walk(&root, &mut found)?;
+    found.retain(|d| !d.starts_with(root.join(super::plan::SWEEP_DIR))); // never reported
     found.sort();
     if found.is_empty() {
         bail!("no run directory (with run.json) under {}", root.display());
@@ -301,6 +303,7 @@ fn plan_from_dirs(dir: &Path) -> Result<Plan> {
             grid: Default::default(),
             grid_tag: String::new(),
             overrides: Vec::new(),
+            stage: Default::default(),
         });
     }
     Ok(Plan {
@@ -316,6 +319,7 @@ fn plan_from_dirs(dir: &Path) -> Result<Plan> {
         grid: Default::default(),
         variants,
         runs,
+        protocol: Default::default(),
     })
 }
 

@@ -6,6 +6,7 @@ pub mod fault;
 pub mod objective;
 pub mod optim;
 pub mod sampler;
+pub mod schedule;
 pub mod store;
 pub mod trainer;
 

@@ -236,16 +236,12 @@ fn load_params(net: &MultiTaskNet, state: &HashMap<String, Tensor>) -> Result<()
 }
 
 impl Run {
-    fn eval_every(&self) -> usize {
-        if self.cfg.train.eval_every == 0 {
-            self.steps_per_epoch
-        } else {
-            self.cfg.train.eval_every
-        }
+    fn schedule(&self) -> super::schedule::Schedule {
+        super::schedule::Schedule::new(&self.cfg.train, self.steps_per_epoch, self.total)
     }
 
     fn eval_due(&self, step: usize) -> bool {
-        step.is_multiple_of(self.eval_every()) || step == self.total
+        self.schedule().is_due(step)
     }
 
     fn epoch(&self, step: usize) -> f64 {
@@ -281,7 +277,7 @@ impl Run {
         }
         // Evaluation index from the step alone (the last one may be off the grid), so a
         // resumed run seeds its probes as the uninterrupted run did.
-        let eval_index = step.div_ceil(self.eval_every());
+        let eval_index = self.schedule().index(step);
         if let Some(probes) = &mut self.probes {
             for r in probes.record(&self.net, eval_index)? {
                 let task = r.task.map_or("", |k| self.tasks[k].name.as_str());
