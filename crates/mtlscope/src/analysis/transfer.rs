@@ -213,14 +213,14 @@ pub fn probe_phase_table(groups: &Groups, probes: &[String]) -> Vec<ProbePhaseRo
                 let Some(&(_, lo, hi)) = ranges.iter().find(|r| r.0 == phase) else {
                     continue;
                 };
-                let pairs = |r: &crate::experiment::store::RunData| loss_probe_pairs(r, task, p);
-                let sv = seed_means_in(&stl.runs, pairs, lo, hi);
-                let mv = seed_means_in(&v.runs, pairs, lo, hi);
                 if stl.runs.iter().all(|r| r.probe(task, p).is_empty())
                     || v.runs.iter().all(|r| r.probe(task, p).is_empty())
                 {
                     continue; // the probe was not recorded: no row (an empty phase is a row)
                 }
+                let pairs = |r: &crate::experiment::store::RunData| loss_probe_pairs(r, task, p);
+                let sv = seed_means_in(&stl.runs, pairs, lo, hi);
+                let mv = seed_means_in(&v.runs, pairs, lo, hi);
                 rows.push(ProbePhaseRow {
                     row: row(
                         &v.name,

@@ -326,12 +326,12 @@ pub const PROBE_HEADER: [&str; 17] = [
 /// A probe table: the comparison, and the phase's loss range where binned (else empty).
 fn write_probe_table<'a>(
     path: &Path,
-    rows: impl Iterator<Item = (&'a TransferRow, Option<(&'static str, f64, f64)>)>,
+    rows: impl Iterator<Item = (&'a TransferRow, Option<(f64, f64)>)>,
 ) -> Result<()> {
     let mut w = csv_writer(path)?;
     w.write_record(PROBE_HEADER)?;
     for (r, range) in rows {
-        let (lo, hi) = range.map(|x| (f(x.1), f(x.2))).unwrap_or_default();
+        let (lo, hi) = range.map(|x| (f(x.0), f(x.1))).unwrap_or_default();
         w.write_record([
             r.variant.clone(),
             r.task.clone(),
@@ -552,7 +552,7 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     let phase_rows = res
         .probe_phases
         .iter()
-        .map(|p| (&p.row, Some((p.phase.name(), p.loss_low, p.loss_high))));
+        .map(|p| (&p.row, Some((p.loss_low, p.loss_high))));
     write_probe_table(&dir.join("probe_comparable_loss.csv"), phase_rows)?;
     write_probe_table(
         &dir.join("probe_transfer.csv"),
