@@ -8,13 +8,15 @@ TORCH_VERSION=2.13.0
 CACHE="${MTLSCOPE_CACHE:-$HOME/.cache/mtlscope}"
 VENV="$CACHE/venv"
 
-# Debian packages: the dataset (unless MTLSCOPE_DATA points elsewhere) and the font the report's
-# PNG figures are drawn with.
+# Debian packages: the dataset (unless MTLSCOPE_DATA points elsewhere), the font the report's
+# PNG figures are drawn with, and chromium, in which the report test renders index.html
+# (crates/mtlscope/tests/chromium_render.rs, scripts/check_report.sh).
 need=()
 if [ ! -f /usr/share/datasets/fashion-mnist/train-images-idx3-ubyte.gz ] && [ -z "${MTLSCOPE_DATA:-}" ]; then
   need+=(dataset-fashion-mnist)
 fi
 [ -f /usr/share/fonts/truetype/dejavu/DejaVuSans.ttf ] || need+=(fonts-dejavu-core)
+command -v chromium >/dev/null 2>&1 || need+=(chromium)
 if [ ${#need[@]} -gt 0 ]; then
   echo "setup: installing Debian packages ${need[*]}"
   SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"

@@ -1,8 +1,8 @@
 //! Exact hypervolume of a point set (minimisation) with respect to a reference point.
 //!
 //! HV(P, r) = Lebesgue measure of {y : ∃ p ∈ P, p ≤ y ≤ r} (Zitzler & Thiele 1998, the
-//! "S metric"; FORMULAS.md, Analysis). Points that are not strictly better than r in every
-//! objective contribute nothing and are dropped. One objective: r − min p. Two: a sweep over
+//! "S metric"; docs/formulas.md, "Hypervolume and Pareto front"). Points that are not strictly
+//! better than r in every objective contribute nothing and are dropped. One objective: r − min p. Two: a sweep over
 //! the points sorted by the first objective, O(k log k). More: the "hypervolume by slicing
 //! objectives" recursion (While, Hingston, Barone & Huband, "A faster algorithm for
 //! calculating hypervolume", IEEE TEC 10(1), 2006): sort by the last objective, and between

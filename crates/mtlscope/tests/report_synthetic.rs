@@ -1,113 +1,11 @@
-//! `mtlscope report` on a synthetic experiment directory with known trajectories.
-//!
-//! Tasks a, b; variants stl_a, stl_b, mtl_ab (UMTG), mgda_ab (SMTO); seeds 1–3; epochs 0..=30,
-//! 10 steps per epoch. Training loss of a: 2.3 at epoch 0, then 2·10^(−e/10) (STL) or
-//! 2·10^(−e/15) (multi-task). Validation/test accuracy of a run is a constant c after epoch 0
-//! (0.1 at epoch 0), val/test loss = 1 − c (2.3 at epoch 0). So every aggregate of a run's
-//! metric is c, and each Δ is a difference of the constants below.
-use std::fmt::Write as _;
+//! `mtlscope report` on synthetic experiment directories with known trajectories
+//! (`synthetic/mod.rs` describes them).
+mod synthetic;
+
 use std::path::Path;
 use std::process::Command;
 
-const A: [(&str, [f64; 3]); 3] = [
-    ("stl_a", [0.80, 0.81, 0.82]),
-    ("mtl_ab", [0.85, 0.86, 0.87]),
-    ("mgda_ab", [0.80, 0.83, 0.86]),
-];
-const B: [(&str, [f64; 3]); 3] = [
-    ("stl_b", [0.70, 0.71, 0.72]),
-    ("mtl_ab", [0.66, 0.67, 0.68]),
-    ("mgda_ab", [0.72, 0.73, 0.74]),
-];
-
-fn acc(variant: &str, task: &str, seed: usize) -> Option<f64> {
-    let table = if task == "a" { &A } else { &B };
-    table
-        .iter()
-        .find(|(v, _)| *v == variant)
-        .map(|(_, c)| c[seed])
-}
-
-fn write_run(dir: &Path, variant: &str, tasks: &[&str], kind: &str, seed: usize) {
-    std::fs::create_dir_all(dir).unwrap();
-    let method = if kind == "aggregate" {
-        "method = \"mgda\"\n"
-    } else {
-        ""
-    };
-    std::fs::write(
-        dir.join("config.toml"),
-        format!(
-            "[data]\ndataset = \"synthetic\"\ntasks = [{}]\n[objective]\nkind = \"{kind}\"\n{method}",
-            tasks.iter().map(|t| format!("\"{t}\"")).collect::<Vec<_>>().join(", ")
-        ),
-    )
-    .unwrap();
-    let multi = tasks.len() > 1;
-    let mut traj = String::from("epoch,step,task,split,loss,accuracy\n");
-    let mut probes = String::from("epoch,step,task,probe,value\n");
-    for e in 0..=30u32 {
-        let step = e * 10;
-        for t in tasks {
-            let c = acc(variant, t, seed).unwrap();
-            let rate = if multi { 15.0 } else { 10.0 };
-            let train = if e == 0 {
-                2.3
-            } else {
-                2.0 * 10f64.powf(-(e as f64) / rate)
-            };
-            let (l, a) = if e == 0 { (2.3, 0.1) } else { (1.0 - c, c) };
-            writeln!(traj, "{e},{step},{t},train,{train},{}", 1.0 - train / 3.0).unwrap();
-            writeln!(traj, "{e},{step},{t},val,{l},{a}").unwrap();
-            writeln!(traj, "{e},{step},{t},test,{l},{a}").unwrap();
-            writeln!(probes, "{e},{step},{t},sharpness,{}", 0.1 * train).unwrap();
-            writeln!(probes, "{e},{step},{t},fim_trace,{e}").unwrap();
-            writeln!(probes, "{e},{step},{t},coherence,{}", 5.0 * train).unwrap();
-            if multi {
-                let cos = if kind == "umtg" { 0.5 } else { 0.7 };
-                writeln!(probes, "{e},{step},{t},conflict_cos_umtg,{cos}").unwrap();
-            }
-        }
-    }
-    std::fs::write(dir.join("trajectory.csv"), traj).unwrap();
-    std::fs::write(dir.join("probes.csv"), probes).unwrap();
-    std::fs::write(
-        dir.join("run.json"),
-        format!(
-            "{{\"status\": \"completed\", \"seed\": {}, \"message\": \"\"}}",
-            seed + 1
-        ),
-    )
-    .unwrap();
-}
-
-fn make_experiment(root: &Path) {
-    let variants: [(&str, &[&str], &str); 4] = [
-        ("stl_a", &["a"], "umtg"),
-        ("stl_b", &["b"], "umtg"),
-        ("mtl_ab", &["a", "b"], "umtg"),
-        ("mgda_ab", &["a", "b"], "aggregate"),
-    ];
-    for (v, tasks, kind) in variants {
-        for s in 0..3 {
-            write_run(
-                &root.join(format!("runs/{v}/seed{}", s + 1)),
-                v,
-                tasks,
-                kind,
-                s,
-            );
-        }
-    }
-    // A fourth STL seed that crashed: listed as not used, never averaged.
-    let d = root.join("runs/stl_a/seed4");
-    std::fs::create_dir_all(&d).unwrap();
-    std::fs::write(
-        d.join("run.json"),
-        r#"{"status": "running", "message": "killed"}"#,
-    )
-    .unwrap();
-}
+use synthetic::{make_experiment, train_loss, write_run};
 
 fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -247,6 +145,69 @@ fn report_gives_known_numbers_and_valid_figures() {
         0.02 * 115f64.powf(3.0 / 20.0)
     ));
 
+    // Probes at comparable training loss (App. B.4), mtl_ab vs stl_a on a. Every seed has the
+    // same trajectory, so σ = 0 and any non-zero Δ is significant.
+    let pc = read_csv(&tables.join("probe_comparable_loss.csv"));
+    let row = |probe: &str| {
+        pc.iter()
+            .find(|r| r["variant"] == "mtl_ab" && r["task"] == "a" && r["probe"] == probe)
+            .unwrap_or_else(|| panic!("no {probe} row"))
+            .clone()
+    };
+    // The mean of `value(e)` over the epochs whose training loss lies in [lo, hi].
+    let phase_mean = |multi: bool, lo: f64, hi: f64, value: &dyn Fn(u32) -> f64| {
+        let v: Vec<f64> = (0..=30)
+            .filter(|&e| (lo..=hi).contains(&train_loss(multi, e)))
+            .map(value)
+            .collect();
+        v.iter().sum::<f64>() / v.len() as f64
+    };
+    // Fisher trace (= epoch) in the early phase: bins 2–5 of 20 over [0.002, 2.3], i.e. the
+    // ascending edges 15..19 of 0.002 · 1150^(i/20): STL epochs 1..=7, MTL epochs 2..=10.
+    let edge = |i: f64| 0.002 * 1150f64.powf(i / 20.0);
+    let (lo, hi) = (edge(15.0), edge(19.0));
+    let fim = row("fim_trace");
+    assert_eq!(fim["aggregate"], "early_bins");
+    assert!(close(fim["loss_low"].parse().unwrap(), lo));
+    assert!(close(fim["loss_high"].parse().unwrap(), hi));
+    let (s_fim, m_fim) = (
+        phase_mean(false, lo, hi, &|e| e as f64),
+        phase_mean(true, lo, hi, &|e| e as f64),
+    );
+    assert_eq!((s_fim, m_fim), (4.0, 6.0));
+    assert!(close(fim["stl_mean"].parse().unwrap(), 4.0));
+    assert!(close(fim["delta"].parse().unwrap(), 2.0));
+    assert_eq!(fim["stl_n"], "3");
+    // Higher Fisher trace in MTL: worse, significantly.
+    assert_eq!(
+        (fim["better"].as_str(), fim["verdict"].as_str()),
+        ("lower", "negative")
+    );
+    // Sharpness (0.1 × training loss) at the end: the 3 lowest of 20 bins over the MTL range
+    // [0.02, 2.3]. MTL's points there are lower in loss than STL's, so MTL is flatter.
+    let (lo, hi) = (0.02, 0.02 * 115f64.powf(3.0 / 20.0));
+    let sh = row("sharpness");
+    assert_eq!(sh["aggregate"], "end_bins");
+    let s_sh = phase_mean(false, lo, hi, &|e| 0.1 * train_loss(false, e));
+    let m_sh = phase_mean(true, lo, hi, &|e| 0.1 * train_loss(true, e));
+    assert!(close(sh["stl_mean"].parse().unwrap(), s_sh));
+    assert!(close(sh["mtl_mean"].parse().unwrap(), m_sh));
+    assert!(close(sh["delta"].parse().unwrap(), m_sh - s_sh) && m_sh < s_sh);
+    assert_eq!(sh["verdict"], "positive");
+    let co = row("coherence");
+    assert!(close(co["delta"].parse().unwrap(), 50.0 * (m_sh - s_sh)));
+    // Only probes with a B.4 phase are binned.
+    assert!(pc.iter().all(|r| r["probe"] != "conflict_cos_umtg"));
+    // Footnote 6's unbinned aggregates stay, as a second table: Fisher trace max-20 is the
+    // same (20.5) for both, so Δ = 0 there although the binned Δ is 2.
+    let pt = read_csv(&tables.join("probe_transfer.csv"));
+    let k = [("variant", "mtl_ab"), ("task", "a"), ("probe", "fim_trace")];
+    assert!(close(get(&pt, &k, "delta"), 0.0));
+    assert_eq!(
+        pt.iter().find(|r| r["probe"] == "fim_trace").unwrap()["aggregate"],
+        "max20"
+    );
+
     // Probes: Fisher trace = epoch, max-20 over epochs 1..30 = mean(11..30) = 20.5.
     let p = read_csv(&tables.join("probe_aggregates.csv"));
     assert!(close(
@@ -283,6 +244,46 @@ fn report_gives_known_numbers_and_valid_figures() {
         100.0 * (0.83 - 0.86) / 0.86
     ));
     assert!(close(get(&s, &k, "factor_pct_change"), 0.0));
+    // Generalization change vs UMTG: a: Δ = −0.03 ± 2(0.03 + 0.01) → not significant;
+    // b: Δ = 0.73 − 0.67 = 0.06 ± 2(0.01 + 0.01) → significant (coloured in the figure).
+    let sig = |task: &str| {
+        s.iter()
+            .find(|r| r["variant"] == "mgda_ab" && r["task"] == task)
+            .unwrap()["generalization_significant"]
+            .clone()
+    };
+    assert_eq!(
+        (sig("a"), sig("b")),
+        ("false".to_string(), "true".to_string())
+    );
+    assert!(s
+        .iter()
+        .filter(|r| r["factor"] == "sharpness")
+        .all(|r| r["better"] == "lower"));
+
+    // Conflict (§5): UMTG variants only — MGDA's cosine to the UMTG (0.7) is not a point — and
+    // with one auxiliary set the correlation is undefined, not a number.
+    let c = read_csv(&tables.join("conflict.csv"));
+    assert!(
+        !c.is_empty() && c.iter().all(|r| r["variant"] == "mtl_ab"),
+        "{c:?}"
+    );
+    let cc = read_csv(&tables.join("conflict_correlation.csv"));
+    assert!(!cc.is_empty());
+    for r in &cc {
+        assert_eq!(r["pearson_r"], "");
+        assert_eq!(r["n_aux_sets"], "1");
+        assert!(r["note"].starts_with("undefined: 1 auxiliary set"), "{r:?}");
+    }
+
+    // selection.csv: the aggregate's config name and the tasks each score averaged.
+    let sel = read_csv(&tables.join("selection.csv"));
+    let tasks_of = |v: &str| sel.iter().find(|r| r["variant"] == v).unwrap()["tasks"].clone();
+    assert!(sel.iter().all(|r| r["aggregate"] == "top10_val"), "{sel:?}");
+    assert_eq!(
+        (tasks_of("stl_b"), tasks_of("mtl_ab")),
+        ("b".into(), "a+b".into())
+    );
 
     // Figures: valid SVG and PNG, not blank.
     let figs = exp.join("report/figures");
@@ -325,6 +326,11 @@ fn report_gives_known_numbers_and_valid_figures() {
     let html = std::fs::read_to_string(&index).unwrap();
     assert!(!html.contains("<script"));
     assert!(html.contains("mtl_ab: 3 runs"));
+    // The σ convention and the significance rule are stated.
+    assert!(html.contains("sample standard deviation over seeds"));
+    assert!(html.contains("what Mueller et al."));
+    assert!(html.contains("Probes at comparable training loss (App. B.4)"));
+    assert!(html.contains("Unbinned probe aggregates (footnote 6)"));
     // For looking at the output (e.g. scripts/check_report.sh): keep the directory.
     if let Ok(dest) = std::env::var("MTLSCOPE_KEEP_SYNTHETIC") {
         let _ = Command::new("cp").arg("-r").arg(&exp).arg(dest).status();
@@ -353,4 +359,105 @@ fn malformed_csv_names_the_file() {
         err.contains("runs/mtl_ab/seed2/trajectory.csv") && err.contains("row 2"),
         "{err}"
     );
+}
+
+#[test]
+fn standard_error_option_changes_intervals_only() {
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp");
+    make_experiment(&exp);
+    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(["report", "--spread", "stderr"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let t = read_csv(&exp.join("report/tables/transfer.csv"));
+    // b, MTL: Δ = −0.04 with σ = 0.01 each; SE = 0.01/√3 → bracket −0.04 ± 4·0.01/√3.
+    let k = [
+        ("variant", "mtl_ab"),
+        ("task", "b"),
+        ("metric", "val_accuracy"),
+        ("aggregate", "top10_val"),
+    ];
+    assert!(close(get(&t, &k, "delta"), -0.04));
+    assert!(close(get(&t, &k, "ci_high"), -0.04 + 0.04 / 3f64.sqrt()));
+    // Overlapping at ±2σ (touching), disjoint at ±2 SE: now negative transfer.
+    let row = t
+        .iter()
+        .find(|r| k.iter().all(|(c, v)| r[*c] == *v))
+        .unwrap();
+    assert_eq!(row["transfer"], "negative");
+    let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
+    assert!(html.contains("--spread stderr"));
+    let bad = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(["report", "--spread", "sem"])
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(!bad.status.success());
+    assert!(String::from_utf8_lossy(&bad.stderr).contains("known: std, stderr"));
+}
+
+#[test]
+fn conflict_correlation_over_umtg_auxiliary_sets_only() {
+    // Target task a with three auxiliary sets (UMTG with b, c or d) of conflict 0.2, 0.5, 0.9,
+    // and an SMTO on a + b with an outlying conflict (−0.9) and accuracy (0.99) that would
+    // change r if it were (wrongly) counted.
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp");
+    for (s, acc) in [0.80, 0.81, 0.82].into_iter().enumerate() {
+        let d = exp.join(format!("runs/stl_a/seed{}", s + 1));
+        write_run(&d, &["a"], "umtg", s, &|_| acc, 0.0);
+    }
+    let aux: [(&str, &str, &str, f64, f64); 4] = [
+        ("mtl_ab", "b", "umtg", 0.2, 0.78),
+        ("mtl_ac", "c", "umtg", 0.5, 0.84),
+        ("mtl_ad", "d", "umtg", 0.9, 0.83),
+        ("mgda_ab", "b", "aggregate", -0.9, 0.99),
+    ];
+    for (v, other, kind, cos, acc_a) in aux {
+        for s in 0..3 {
+            let d = exp.join(format!("runs/{v}/seed{}", s + 1));
+            let acc = move |t: &str| if t == "a" { acc_a } else { 0.5 };
+            write_run(&d, &["a", other], kind, s, &acc, cos);
+        }
+    }
+    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .arg("report")
+        .arg(&exp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+    let tables = exp.join("report/tables");
+    let c = read_csv(&tables.join("conflict.csv"));
+    let mut variants: Vec<&str> = c.iter().map(|r| r["variant"].as_str()).collect();
+    variants.dedup();
+    assert_eq!(variants, ["mtl_ab", "mtl_ac", "mtl_ad"]);
+    // Pearson r of conflict (0.2, 0.5, 0.9) against Δ test accuracy vs STL (0.81):
+    // (−0.03, 0.03, 0.02), computed here directly.
+    let (x, y) = ([0.2, 0.5, 0.9], [0.78 - 0.81, 0.84 - 0.81, 0.83 - 0.81]);
+    let (mx, my) = (x.iter().sum::<f64>() / 3.0, y.iter().sum::<f64>() / 3.0);
+    let sxy: f64 = (0..3).map(|i| (x[i] - mx) * (y[i] - my)).sum();
+    let sxx: f64 = x.iter().map(|a| (a - mx).powi(2)).sum();
+    let syy: f64 = y.iter().map(|b| (b - my).powi(2)).sum();
+    let r = sxy / (sxx * syy).sqrt();
+    let cc = read_csv(&tables.join("conflict_correlation.csv"));
+    let k = [("task", "a"), ("effect", "test_accuracy_delta")];
+    assert!(close(get(&cc, &k, "pearson_r"), r), "{cc:?}");
+    let row = cc
+        .iter()
+        .find(|x| x["task"] == "a" && x["effect"] == "test_accuracy_delta")
+        .unwrap();
+    assert_eq!(
+        (row["n_aux_sets"].as_str(), row["note"].as_str()),
+        ("3", "")
+    );
+    // Every auxiliary set has the same training loss: no spread, r undefined (not NaN).
+    let row = cc
+        .iter()
+        .find(|x| x["task"] == "a" && x["effect"] == "min_train_loss_pct")
+        .unwrap();
+    assert_eq!(row["pearson_r"], "");
+    assert!(row["note"].contains("no spread"), "{row:?}");
 }

@@ -12,8 +12,8 @@
 //! Rank tolerance: eigenvalues ≤ max(λ) · m · ε count as zero (as TorchJD does). With task
 //! gradient norms apart by more than ~1e7, the small task's eigenvalue falls under it and that
 //! task is treated as absent from the alignment: the definition cannot be evaluated more
-//! precisely from G in f64. The preference vector is the mean (FORMULAS.md); LibMTL sums
-//! (w = B 1), which only scales d by m.
+//! precisely from G in f64. The preference vector is the mean (docs/formulas.md, "Multi-task
+//! update"); LibMTL sums (w = B 1), which only scales d by m.
 
 use crate::solve::eigen::PsdEigen;
 use crate::{Error, Gramian, Weighting};

@@ -15,7 +15,8 @@
 //! stream seeded by `seed` ([`crate::solve::rng`]); `state()` saves (seed, counter), so a
 //! resumed run draws the same orders. Zero rows (‖g_j‖ = 0) are never projected on.
 //! Departure: the authors' code (and LibMTL's) also tests g_i' against g_i itself; following
-//! FORMULAS.md and the paper's Alg. 1 (the other tasks only) we skip j = i.
+//! docs/formulas.md ("Multi-task update") and the paper's Alg. 1 (the other tasks only) we
+//! skip j = i.
 
 use crate::solve::rng::Stream;
 use crate::{Error, Gramian, Weighting};

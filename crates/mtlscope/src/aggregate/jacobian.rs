@@ -1,5 +1,5 @@
 //! Per-task gradients of the shared parameters, stacked as the rows of the task Jacobian
-//! J ∈ ℝ^{K×n} (FORMULAS.md, notation), with each head's gradient of its own loss.
+//! J ∈ ℝ^{K×n} (docs/formulas.md, "Notation"), with each head's gradient of its own loss.
 //!
 //! Each task's batch goes through the encoder in its own forward pass, so the K graphs are
 //! disjoint: K backward passes then cost what one backward of the concatenated batch costs,

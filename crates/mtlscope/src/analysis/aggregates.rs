@@ -1,7 +1,13 @@
-//! One number per trajectory (Mueller et al. 2025, footnote 6 and App. B.4; FORMULAS.md,
-//! "Analysis"): generalization = mean test metric of the 10 best-validation checkpoints;
-//! sharpness and covariance = mean of the last 20 checkpoints; Fisher trace = mean of its 20
-//! largest values. Also `final` (last evaluation) and `min` (lowest training loss, §4.2).
+//! One number per trajectory (Mueller et al. 2025, footnote 6 and App. B.4; docs/formulas.md,
+//! "One number per trajectory"): generalization = mean test metric of the 10 best-validation
+//! checkpoints; sharpness and covariance = mean of the last 20 checkpoints; Fisher trace = mean
+//! of its 20 largest values. Also `final` (last evaluation) and `min` (lowest training loss,
+//! §4.2).
+//!
+//! The top-10 checkpoints of a run and task are chosen once, by the experiment's selection
+//! metric on that task's validation split (`[selection] metric`, default validation accuracy),
+//! and every metric's `top10_val` averages those same checkpoints — so a run's top-10 test loss
+//! and top-10 test accuracy describe the same models.
 //!
 //! A checkpoint is an evaluation after training started: epoch 0 (the untrained model) is not
 //! part of the trajectory's aggregates. With fewer checkpoints than 10/20, all of them are used.
@@ -12,8 +18,8 @@ use crate::experiment::store::{EvalPoint, RunData, Split};
 pub enum Aggregate {
     /// Last evaluation.
     Final,
-    /// Mean at the 10 checkpoints with the best validation value of the same quantity
-    /// (highest val accuracy for accuracies, lowest val loss for losses).
+    /// Mean at the 10 checkpoints with the best value of the selection metric (the same
+    /// checkpoints for every metric; see [`top10_steps`]).
     Top10Val,
     /// Mean of the last 20 checkpoints.
     Last20,
@@ -73,6 +79,14 @@ impl Metric {
     pub fn higher_is_better(self) -> bool {
         self.quantity == Quantity::Accuracy
     }
+    /// The better side of this metric.
+    pub fn direction(self) -> super::factors::Direction {
+        if self.higher_is_better() {
+            super::factors::Direction::HigherIsBetter
+        } else {
+            super::factors::Direction::LowerIsBetter
+        }
+    }
     /// The value of this metric in an evaluation.
     pub fn of(self, p: &EvalPoint) -> f64 {
         match self.quantity {
@@ -124,35 +138,44 @@ pub fn series_aggregate(values: &[(u64, f64)], agg: Aggregate) -> Option<f64> {
     })
 }
 
-/// Aggregate of `metric` for `task` in a run (None when the run lacks the data).
-pub fn metric_aggregate(run: &RunData, task: &str, metric: Metric, agg: Aggregate) -> Option<f64> {
-    let series = run.series(task, metric.split);
-    if agg != Aggregate::Top10Val {
-        let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, metric.of(p))).collect();
-        return series_aggregate(&v, agg);
-    }
-    // Rank checkpoints by the validation value of the same quantity.
-    let sel = Metric::new(Split::Val, metric.quantity);
-    let mut val: Vec<(u64, f64)> = checkpoints(run.series(task, Split::Val))
-        .map(|p| (p.step, sel.of(p)))
+/// The top-10-validation checkpoint set of `task` in a run: the steps of the (up to) 10
+/// checkpoints with the best value of `rank` (the selection metric, a validation metric),
+/// best first; ties keep the earlier checkpoint first. Chosen once per run and task, then
+/// shared by every metric's `top10_val`.
+pub fn top10_steps(run: &RunData, task: &str, rank: Metric) -> Vec<u64> {
+    let mut val: Vec<(u64, f64)> = checkpoints(run.series(task, rank.split))
+        .map(|p| (p.step, rank.of(p)))
         .filter(|(_, x)| x.is_finite())
         .collect();
-    if val.is_empty() {
-        return None;
-    }
     // Stable sort: ties keep the earlier checkpoint first.
     val.sort_by(|a, b| {
-        let o = a.1.partial_cmp(&b.1).unwrap();
-        if sel.higher_is_better() {
+        let o = a.1.total_cmp(&b.1);
+        if rank.higher_is_better() {
             o.reverse()
         } else {
             o
         }
     });
-    let picked: Vec<f64> = val
+    val.into_iter().take(10).map(|(s, _)| s).collect()
+}
+
+/// Aggregate of `metric` for `task` in a run (None when the run lacks the data). `rank` is the
+/// selection metric that fixes the `top10_val` checkpoints ([`top10_steps`]).
+pub fn metric_aggregate(
+    run: &RunData,
+    task: &str,
+    metric: Metric,
+    agg: Aggregate,
+    rank: Metric,
+) -> Option<f64> {
+    let series = run.series(task, metric.split);
+    if agg != Aggregate::Top10Val {
+        let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, metric.of(p))).collect();
+        return series_aggregate(&v, agg);
+    }
+    let picked: Vec<f64> = top10_steps(run, task, rank)
         .iter()
-        .take(10)
-        .filter_map(|(step, _)| {
+        .filter_map(|step| {
             series
                 .binary_search_by_key(step, |p| p.step)
                 .ok()
@@ -164,22 +187,6 @@ pub fn metric_aggregate(run: &RunData, task: &str, metric: Metric, agg: Aggregat
         return None;
     }
     Some(picked.iter().sum::<f64>() / picked.len() as f64)
-}
-
-/// The aggregate the paper uses for a probe (App. B.4): Fisher trace → `max20` (explosion),
-/// gradient conflict/similarity → `mean` over training (§5), everything else (sharpness,
-/// coherence/covariance, ...) → `last20`.
-pub fn probe_aggregate_kind(probe: &str) -> Aggregate {
-    if probe.starts_with("fim_trace") {
-        Aggregate::Max20
-    } else if probe.starts_with("conflict")
-        || probe.starts_with("intertask")
-        || probe.starts_with("intersample")
-    {
-        Aggregate::Mean
-    } else {
-        Aggregate::Last20
-    }
 }
 
 #[cfg(test)]
@@ -226,22 +233,65 @@ mod tests {
         let test: Vec<f64> = (0..13).map(|i| i as f64).collect();
         let r = run_with(&val, &test);
         let m = Metric::new(Split::Test, Quantity::Accuracy);
+        let rank = Metric::new(Split::Val, Quantity::Accuracy);
         // Best 10 val among steps 1..=12 (epoch-0's 0.99 excluded): all but indices 1 and 6.
         let expect: f64 = [2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
             .iter()
             .sum::<f64>()
             / 10.0;
         assert_eq!(
-            metric_aggregate(&r, "a", m, Aggregate::Top10Val),
+            metric_aggregate(&r, "a", m, Aggregate::Top10Val, rank),
             Some(expect)
         );
-        // Loss metric ranks by lowest val loss = highest val acc here: same checkpoints.
-        let ml = Metric::new(Split::Test, Quantity::Loss);
-        assert!(
-            (metric_aggregate(&r, "a", ml, Aggregate::Top10Val).unwrap() - (1.0 - expect)).abs()
-                < 1e-12
+        assert_eq!(
+            metric_aggregate(&r, "a", m, Aggregate::Final, rank),
+            Some(12.0)
         );
-        assert_eq!(metric_aggregate(&r, "a", m, Aggregate::Final), Some(12.0));
+    }
+
+    #[test]
+    fn one_top10_set_for_every_metric() {
+        // Validation loss is NOT 1 − accuracy here, so ranking each metric by its own quantity
+        // would pick other checkpoints; ranked once by the selection metric, every metric
+        // averages the same steps.
+        let val_acc: Vec<f64> = (0..=14).map(|i| i as f64 / 100.0).collect(); // best: 5..=14
+        let test: Vec<f64> = (0..=14).map(|i| i as f64).collect();
+        let mut r = run_with(&val_acc, &test);
+        let val = r
+            .trajectory
+            .get_mut(&("a".to_string(), Split::Val))
+            .unwrap();
+        for (i, p) in val.iter_mut().enumerate() {
+            p.loss = i as f64; // lowest val loss at steps 10..=100: a different set
+        }
+        let tst = r
+            .trajectory
+            .get_mut(&("a".to_string(), Split::Test))
+            .unwrap();
+        for p in tst.iter_mut() {
+            p.loss = 100.0 + p.accuracy;
+        }
+        let rank = Metric::new(Split::Val, Quantity::Accuracy);
+        let steps = top10_steps(&r, "a", rank);
+        assert_eq!(steps, (5..=14).rev().map(|i| i * 10).collect::<Vec<u64>>());
+        // Checkpoints 5..=14: test accuracy 9.5, test loss 109.5, val loss 9.5.
+        let agg = |q, split| {
+            metric_aggregate(&r, "a", Metric::new(split, q), Aggregate::Top10Val, rank).unwrap()
+        };
+        assert_eq!(agg(Quantity::Accuracy, Split::Test), 9.5);
+        assert_eq!(agg(Quantity::Loss, Split::Test), 109.5);
+        assert_eq!(agg(Quantity::Loss, Split::Val), 9.5);
+        // With val_loss as the selection metric: steps 10..=100, test accuracy mean 5.5.
+        let by_loss = Metric::new(Split::Val, Quantity::Loss);
+        assert_eq!(
+            top10_steps(&r, "a", by_loss),
+            (1..=10).map(|i| i * 10).collect::<Vec<u64>>()
+        );
+        let test_acc = Metric::new(Split::Test, Quantity::Accuracy);
+        assert_eq!(
+            metric_aggregate(&r, "a", test_acc, Aggregate::Top10Val, by_loss),
+            Some(5.5)
+        );
     }
 
     #[test]
@@ -254,7 +304,5 @@ mod tests {
         assert_eq!(series_aggregate(&w, Aggregate::Max20), Some(3.0));
         assert_eq!(series_aggregate(&w, Aggregate::Min), Some(1.0));
         assert_eq!(series_aggregate(&[(0, 1.0)], Aggregate::Final), None);
-        assert_eq!(probe_aggregate_kind("fim_trace"), Aggregate::Max20);
-        assert_eq!(probe_aggregate_kind("sharpness"), Aggregate::Last20);
     }
 }

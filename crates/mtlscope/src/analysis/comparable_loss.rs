@@ -1,5 +1,5 @@
-//! Generalization at comparable training loss (Mueller et al. 2025 §3, App. B.4; FORMULAS.md
-//! "Comparable loss").
+//! Generalization and probes at comparable training loss (Mueller et al. 2025 §3, App. B.4;
+//! docs/formulas.md, "Comparable loss: bins and phases").
 //!
 //! - Bins: 20 geometrically spaced bins over the training-loss range of the compared trajectories
 //!   (all evaluations of all seeds of the STL and the MTL variant, epoch 0 included). Bins are
@@ -11,8 +11,13 @@
 //!   text extraction; this is our reading, fixed here and named in the report.)
 //! - End of training: the last 3 of 20 geometric bins over the range of the single trajectory
 //!   (run) with the highest minimum training loss, so every compared trajectory can reach it.
+//! - Probes (App. B.4: "we compare values over similar loss by comparing points that fall
+//!   within a loss bin"): a seed's value in a phase is the mean of the probe over its probe
+//!   evaluations whose training loss falls in the phase's range — the Fisher trace in the
+//!   early phase, sharpness and coherence in the end phase ([`super::factors`]).
 use super::aggregates::Metric;
-use super::significance::{delta, Summary};
+use super::factors::Phase;
+use super::significance::{delta_with, Spread, Summary};
 use crate::experiment::store::{RunData, Split};
 
 /// Number of bins (paper: 20).
@@ -59,6 +64,17 @@ pub fn loss_metric_pairs(run: &RunData, task: &str, metric: Metric) -> Vec<(f64,
         .collect()
 }
 
+/// (train loss, probe value) pairs of a run for `task` at its probe evaluations, in step order.
+pub fn loss_probe_pairs(run: &RunData, task: &str, probe: &str) -> Vec<(f64, f64)> {
+    run.probe(task, probe)
+        .iter()
+        .filter_map(|&(step, v)| {
+            let l = run.train_loss_at(task, step)?;
+            (l.is_finite() && l > 0.0 && v.is_finite()).then_some((l, v))
+        })
+        .collect()
+}
+
 /// Training-loss range (positive, finite values) over runs.
 pub fn loss_range(runs: &[&RunData], task: &str) -> Option<(f64, f64)> {
     let mut lo = f64::INFINITY;
@@ -93,10 +109,17 @@ pub struct BinRow {
     pub significant: bool,
 }
 
-fn seed_values_in(runs: &[&RunData], task: &str, metric: Metric, lo: f64, hi: f64) -> Vec<f64> {
+/// Per seed: the mean of `pairs(run)` values whose training loss is in `[lo, hi]` (runs with
+/// no such point are left out).
+pub fn seed_means_in(
+    runs: &[&RunData],
+    pairs: impl Fn(&RunData) -> Vec<(f64, f64)>,
+    lo: f64,
+    hi: f64,
+) -> Vec<f64> {
     runs.iter()
         .filter_map(|r| {
-            let v: Vec<f64> = loss_metric_pairs(r, task, metric)
+            let v: Vec<f64> = pairs(r)
                 .into_iter()
                 .filter(|(l, _)| *l >= lo && *l <= hi)
                 .map(|(_, v)| v)
@@ -126,7 +149,13 @@ fn seed_values_in_bin(
 }
 
 /// Per-bin comparison of `metric` between STL and MTL runs of `task`.
-pub fn binned(stl: &[&RunData], mtl: &[&RunData], task: &str, metric: Metric) -> Vec<BinRow> {
+pub fn binned(
+    stl: &[&RunData],
+    mtl: &[&RunData],
+    task: &str,
+    metric: Metric,
+    spread: Spread,
+) -> Vec<BinRow> {
     let all: Vec<&RunData> = stl.iter().chain(mtl).copied().collect();
     let Some((lo, hi)) = loss_range(&all, task) else {
         return Vec::new();
@@ -136,7 +165,7 @@ pub fn binned(stl: &[&RunData], mtl: &[&RunData], task: &str, metric: Metric) ->
         .map(|bin| {
             let s = Summary::of(&seed_values_in_bin(stl, task, metric, &edges, bin));
             let m = Summary::of(&seed_values_in_bin(mtl, task, metric, &edges, bin));
-            let (gap, _, _, sig) = delta(&s, &m);
+            let (gap, _, _, sig) = delta_with(&s, &m, spread);
             BinRow {
                 bin,
                 loss_low: edges[N_BINS - bin],
@@ -153,8 +182,8 @@ pub fn binned(stl: &[&RunData], mtl: &[&RunData], task: &str, metric: Metric) ->
 /// Early or end-of-training comparison.
 #[derive(Debug, Clone)]
 pub struct PhaseRow {
-    /// `early` or `end`.
-    pub phase: &'static str,
+    /// Early or end of training.
+    pub phase: Phase,
     /// Loss range of the phase.
     pub loss_low: f64,
     /// Loss range of the phase.
@@ -170,18 +199,14 @@ pub struct PhaseRow {
 }
 
 /// The early and end-of-training loss ranges for these runs (see module docs).
-pub fn phase_ranges(
-    stl: &[&RunData],
-    mtl: &[&RunData],
-    task: &str,
-) -> Vec<(&'static str, f64, f64)> {
+pub fn phase_ranges(stl: &[&RunData], mtl: &[&RunData], task: &str) -> Vec<(Phase, f64, f64)> {
     let all: Vec<&RunData> = stl.iter().chain(mtl).copied().collect();
     let mut out = Vec::new();
     if let Some((lo, hi)) = loss_range(&all, task) {
         let e = geometric_edges(lo, hi, N_BINS);
         // Bins 2..=5 from the top span ascending edges [n−5, n−1].
         out.push((
-            "early",
+            Phase::Early,
             e[N_BINS - EARLY_BINS.end()],
             e[N_BINS - EARLY_BINS.start() + 1],
         ));
@@ -190,22 +215,29 @@ pub fn phase_ranges(
     let worst = all
         .iter()
         .filter_map(|r| loss_range(&[*r], task))
-        .max_by(|a, b| a.0.partial_cmp(&b.0).unwrap());
+        .max_by(|a, b| a.0.total_cmp(&b.0));
     if let Some((lo, hi)) = worst {
         let e = geometric_edges(lo, hi, N_BINS);
-        out.push(("end", e[0], e[END_BINS]));
+        out.push((Phase::End, e[0], e[END_BINS]));
     }
     out
 }
 
 /// Compare STL and MTL in the early and end-of-training phases.
-pub fn phases(stl: &[&RunData], mtl: &[&RunData], task: &str, metric: Metric) -> Vec<PhaseRow> {
+pub fn phases(
+    stl: &[&RunData],
+    mtl: &[&RunData],
+    task: &str,
+    metric: Metric,
+    spread: Spread,
+) -> Vec<PhaseRow> {
+    let pairs = |r: &RunData| loss_metric_pairs(r, task, metric);
     phase_ranges(stl, mtl, task)
         .into_iter()
         .map(|(phase, lo, hi)| {
-            let s = Summary::of(&seed_values_in(stl, task, metric, lo, hi));
-            let m = Summary::of(&seed_values_in(mtl, task, metric, lo, hi));
-            let (gap, _, _, sig) = delta(&s, &m);
+            let s = Summary::of(&seed_means_in(stl, pairs, lo, hi));
+            let m = Summary::of(&seed_means_in(mtl, pairs, lo, hi));
+            let (gap, _, _, sig) = delta_with(&s, &m, spread);
             PhaseRow {
                 phase,
                 loss_low: lo,

@@ -1,15 +1,23 @@
-//! Gradient conflict vs the effect of MTL (Mueller et al. 2025 §5, Fig. 5–6).
+//! Gradient conflict vs the effect of MTL (Mueller et al. 2025 §5, Fig. 5–6; docs/formulas.md,
+//! "Conflict vs transfer").
 //!
 //! Conflict of a trajectory: mean over its checkpoints of the `conflict_cos_umtg` probe,
-//! cos(g_k, g_UMTG) (Eq. 6; lower = more conflict), then mean over seeds. For each task and
-//! each multi-task variant training it, the effects relative to the task's STL variant:
-//! optimization = %Δ of the minimum training loss and of each probe's paper aggregate
-//! (`100 (MTL − STL)/|STL|` of seed means), generalization = Δ of the top-10-val test accuracy
-//! (MTL − STL, accuracy units). Correlation across variants: Pearson r (NaN below 3 variants).
-use super::aggregates::{probe_aggregate_kind, Aggregate, Metric, Quantity};
+//! cos(g_k, g_UMTG) (Eq. 6; lower = more conflict), then mean over seeds. Eq. 6 measures
+//! conflict against "the actual gradient followed during training", so only UMTG variants are
+//! points: an SMTO follows another direction, and its cosine to the UMTG says nothing about the
+//! conflict it experienced. Each UMTG variant training the task is one auxiliary set. Effects
+//! relative to the task's STL variant: optimization = %Δ of the minimum training loss and of
+//! each probe's footnote-6 aggregate (`100 (MTL − STL)/|STL|` of seed means), generalization =
+//! Δ of the top-10-val test accuracy (MTL − STL, accuracy units). Correlation across auxiliary
+//! sets: Pearson r, undefined (not a number) with fewer than 3 sets or no spread.
+use super::aggregates::{Aggregate, Metric, Quantity};
+use super::factors::factor_info;
 use super::significance::{pct_change, pearson, Summary};
 use super::Groups;
-use crate::experiment::store::Split;
+use crate::experiment::store::{RunKind, Split};
+
+/// Fewest auxiliary sets for a correlation (with 2 points r is ±1 by construction).
+pub const MIN_AUX_SETS: usize = 3;
 
 /// The conflict probe name (train's probes.csv).
 pub const CONFLICT_PROBE: &str = "conflict_cos_umtg";
@@ -31,24 +39,51 @@ pub struct ConflictPoint {
     pub effects: Vec<(String, f64)>,
 }
 
-/// Correlation of conflict with one effect across a task's variants.
+/// Correlation of conflict with one effect across a task's UMTG auxiliary sets.
 #[derive(Debug, Clone)]
 pub struct ConflictCorrelation {
     /// Task.
     pub task: String,
     /// Effect name.
     pub effect: String,
-    /// Variants with both values.
+    /// Auxiliary sets (UMTG variants) with both values.
     pub n: usize,
-    /// Pearson r.
-    pub r: f64,
+    /// Pearson r, or why it is undefined.
+    pub r: Result<f64, String>,
+}
+
+impl ConflictCorrelation {
+    /// `0.731` or `undefined: …`.
+    pub fn describe(&self) -> String {
+        match &self.r {
+            Ok(r) => format!("{r:.3}"),
+            Err(why) => format!("undefined: {why}"),
+        }
+    }
+}
+
+/// Pearson r of paired values over auxiliary sets, or why it is undefined.
+pub fn correlation(x: &[f64], y: &[f64]) -> Result<f64, String> {
+    let n = x.len();
+    if n < MIN_AUX_SETS {
+        return Err(format!(
+            "{n} auxiliary set{} (UMTG variants), needs at least {MIN_AUX_SETS}",
+            if n == 1 { "" } else { "s" }
+        ));
+    }
+    let r = pearson(x, y);
+    if r.is_finite() {
+        Ok(r)
+    } else {
+        Err("no spread in conflict or effect across auxiliary sets".into())
+    }
 }
 
 fn mean(v: &[f64]) -> f64 {
     Summary::of(v).mean
 }
 
-/// Points and correlations for every task that has an STL baseline.
+/// Points (UMTG variants only) and correlations for every task that has an STL baseline.
 pub fn conflict_analysis(
     groups: &Groups,
     probes: &[String],
@@ -62,7 +97,11 @@ pub fn conflict_analysis(
             continue;
         };
         let mut task_points = Vec::new();
-        for v in groups.mtl_with(task) {
+        for v in groups
+            .mtl_with(task)
+            .into_iter()
+            .filter(|v| v.kind == RunKind::Umtg)
+        {
             let conflict = Summary::of(&v.probe_values(task, CONFLICT_PROBE, Aggregate::Mean));
             if conflict.n == 0 {
                 continue;
@@ -82,7 +121,7 @@ pub fn conflict_analysis(
                 ),
             ];
             for p in probes.iter().filter(|p| p.as_str() != CONFLICT_PROBE) {
-                let agg = probe_aggregate_kind(p);
+                let agg = factor_info(p).footnote6;
                 let e = pct_change(
                     mean(&v.probe_values(task, p, agg)),
                     mean(&stl.probe_values(task, p, agg)),
@@ -120,10 +159,25 @@ pub fn conflict_analysis(
                 task: task.clone(),
                 effect: name,
                 n: x.len(),
-                r: pearson(&x, &y),
+                r: correlation(&x, &y),
             });
         }
         points.extend(task_points);
     }
     (points, corrs)
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn correlation_needs_three_auxiliary_sets() {
+        // x = 1,2,3; y = 1,3,2 → r = 0.5 (hand case in significance.rs).
+        assert_eq!(correlation(&[1.0, 2.0, 3.0], &[1.0, 3.0, 2.0]), Ok(0.5));
+        let two = correlation(&[1.0, 2.0], &[2.0, 1.0]);
+        assert!(two.unwrap_err().contains("2 auxiliary sets"));
+        let flat = correlation(&[1.0, 1.0, 1.0], &[1.0, 2.0, 3.0]);
+        assert!(flat.unwrap_err().contains("no spread"));
+    }
 }

@@ -1,9 +1,10 @@
-//! Analyses of an experiment (definitions: shared FORMULAS.md "Analysis"; Mueller et al. 2025
+//! Analyses of an experiment (definitions: docs/formulas.md, "Analyses"; Mueller et al. 2025
 //! §3–5, footnote 6, App. B.4). Each works on `Groups`: the completed runs of every variant at
 //! its selected grid point.
 pub mod aggregates;
 pub mod comparable_loss;
 pub mod conflict;
+pub mod factors;
 pub mod pareto;
 pub mod significance;
 pub mod smto;
@@ -14,6 +15,7 @@ use anyhow::{bail, Result};
 use crate::experiment::plan::{select, SelectAggregate, SelectMetric, Selection};
 use crate::experiment::store::{ExperimentData, RunData, RunKind, Split};
 use aggregates::{metric_aggregate, Aggregate, Metric, Quantity};
+use significance::Spread;
 
 /// The selected runs of one variant.
 #[derive(Debug, Clone)]
@@ -34,6 +36,8 @@ pub struct VariantGroup<'a> {
     pub grid_tag: String,
     /// Completed runs (one per seed) at the selected grid point.
     pub runs: Vec<&'a RunData>,
+    /// The selection metric, which fixes every run's top-10 checkpoints.
+    pub rank: Metric,
 }
 
 impl VariantGroup<'_> {
@@ -41,7 +45,7 @@ impl VariantGroup<'_> {
     pub fn metric_values(&self, task: &str, metric: Metric, agg: Aggregate) -> Vec<f64> {
         self.runs
             .iter()
-            .filter_map(|r| metric_aggregate(r, task, metric, agg))
+            .filter_map(|r| metric_aggregate(r, task, metric, agg, self.rank))
             .collect()
     }
     /// Per-seed aggregates of `probe` for `task`.
@@ -66,18 +70,19 @@ pub struct Groups<'a> {
     pub selections: Vec<Selection>,
     /// Every task in the experiment, in first-seen order.
     pub tasks: Vec<String>,
+    /// The selection metric (validation), which fixes every run's top-10 checkpoints.
+    pub rank: Metric,
+    /// The ± of every interval: 2σ (the paper) or 2 standard errors.
+    pub spread: Spread,
 }
 
 impl<'a> Groups<'a> {
     /// Select per variant the grid point with the best mean selection score over seeds
     /// (Mueller et al. §2.2: hyper-parameters "based on the best validation performance"), and
-    /// group the completed runs of that point.
-    pub fn build(data: &'a ExperimentData) -> Result<Self> {
+    /// group the completed runs of that point. `spread` sets every interval's ±.
+    pub fn build(data: &'a ExperimentData, spread: Spread) -> Result<Self> {
         let sel = &data.plan.selection;
-        let metric = match sel.metric {
-            SelectMetric::ValAccuracy => Metric::new(Split::Val, Quantity::Accuracy),
-            SelectMetric::ValLoss => Metric::new(Split::Val, Quantity::Loss),
-        };
+        let metric = selection_metric(sel.metric);
         let agg = match sel.aggregate {
             SelectAggregate::Final => Aggregate::Final,
             SelectAggregate::Top10Val => Aggregate::Top10Val,
@@ -85,7 +90,7 @@ impl<'a> Groups<'a> {
         };
         let score = |pr: &crate::experiment::plan::PlannedRun| -> Option<f64> {
             let run = data.runs.iter().find(|r| r.id == pr.id)?;
-            run_score(run, metric, agg, sel.tasks.as_deref())
+            run_score(run, metric, agg, sel.tasks.as_deref(), metric)
         };
         let selections = select(&data.plan, metric.higher_is_better(), score);
         let mut variants = Vec::new();
@@ -132,12 +137,15 @@ impl<'a> Groups<'a> {
                 objective: first.objective.clone(),
                 grid_tag: s.grid_tag.clone(),
                 runs,
+                rank: metric,
             });
         }
         Ok(Groups {
             variants,
             selections,
             tasks,
+            rank: metric,
+            spread,
         })
     }
 
@@ -157,25 +165,42 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// Selection score of one run: the aggregate of the selection metric, averaged over the
-/// selection tasks the run has (all its tasks when none are named or it has none of them,
-/// e.g. the STL baseline of an auxiliary task).
+/// The validation metric named by `[selection] metric`.
+pub fn selection_metric(m: SelectMetric) -> Metric {
+    match m {
+        SelectMetric::ValAccuracy => Metric::new(Split::Val, Quantity::Accuracy),
+        SelectMetric::ValLoss => Metric::new(Split::Val, Quantity::Loss),
+    }
+}
+
+/// The tasks a run's selection score averages: the selection tasks the run has, or all its
+/// tasks when none are named or it has none of them (e.g. the STL baseline of an auxiliary
+/// task).
+pub fn score_tasks<'r>(run_tasks: &'r [String], tasks: Option<&[String]>) -> Vec<&'r String> {
+    let names: Vec<&String> = match tasks {
+        Some(ts) => run_tasks.iter().filter(|t| ts.contains(t)).collect(),
+        None => run_tasks.iter().collect(),
+    };
+    if names.is_empty() {
+        run_tasks.iter().collect()
+    } else {
+        names
+    }
+}
+
+/// Selection score of one run: the aggregate of the selection metric, averaged over
+/// [`score_tasks`]; `rank` fixes the top-10 checkpoints.
 pub fn run_score(
     run: &RunData,
     metric: Metric,
     agg: Aggregate,
     tasks: Option<&[String]>,
+    rank: Metric,
 ) -> Option<f64> {
-    let mut names: Vec<&String> = match tasks {
-        Some(ts) => run.tasks.iter().filter(|t| ts.contains(t)).collect(),
-        None => run.tasks.iter().collect(),
-    };
-    if names.is_empty() {
-        names = run.tasks.iter().collect();
-    }
+    let names = score_tasks(&run.tasks, tasks);
     let vals: Vec<f64> = names
         .iter()
-        .filter_map(|t| metric_aggregate(run, t, metric, agg))
+        .filter_map(|t| metric_aggregate(run, t, metric, agg, rank))
         .collect();
     if vals.is_empty() || vals.len() < names.len() {
         return None;

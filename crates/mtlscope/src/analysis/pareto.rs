@@ -1,6 +1,7 @@
-//! Pareto front and hypervolume of per-task final validation losses (FORMULAS.md "Hypervolume":
-//! minimisation; the Lebesgue measure of {y : ∃p ∈ P, p ≤ y ≤ r}; points not strictly better
-//! than the reference r in every objective contribute nothing).
+//! Pareto front and hypervolume of per-task final validation losses (docs/formulas.md,
+//! "Hypervolume and Pareto front": minimisation; the Lebesgue measure of
+//! {y : ∃p ∈ P, p ≤ y ≤ r}; points not strictly better than the reference r in every objective
+//! contribute nothing).
 use anyhow::Result;
 
 /// `a` Pareto-dominates `b` (minimisation): no worse everywhere, better somewhere.
@@ -17,8 +18,8 @@ pub fn nondominated(points: &[Vec<f64>]) -> Vec<bool> {
 }
 
 /// Exact hypervolume dominated by `points` and bounded by `reference` (minimisation), from
-/// `mtl_aggregate::hypervolume` (FORMULAS.md, "Hypervolume"): points not strictly better than
-/// the reference in every objective contribute nothing.
+/// `mtl_aggregate::hypervolume` (docs/formulas.md, "Hypervolume and Pareto front"): points not
+/// strictly better than the reference in every objective contribute nothing.
 pub fn hypervolume(points: &[Vec<f64>], reference: &[f64]) -> Result<f64> {
     mtl_aggregate::hypervolume(points, reference).map_err(|e| anyhow::anyhow!("hypervolume: {e}"))
 }
@@ -135,7 +136,7 @@ pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
                     note_initial(r);
                     tasks
                         .iter()
-                        .map(|t| metric_aggregate(r, t, metric, Aggregate::Final))
+                        .map(|t| metric_aggregate(r, t, metric, Aggregate::Final, groups.rank))
                         .collect::<Option<Vec<f64>>>()
                 })
                 .collect();

@@ -1,6 +1,12 @@
 //! Seed statistics: mean, sample standard deviation (ddof = 1), the ±2σ intervals of
 //! Mueller et al. 2025 (Table 1, footnote 6: "confidence intervals (using 2 standard
-//! deviations)"), and Pearson correlation (§5, Fig. 5–6).
+//! deviations)"), and Pearson correlation (§5, Fig. 5–6). Definitions: docs/formulas.md,
+//! "Seed statistics and significance".
+//!
+//! σ is the sample standard deviation over seeds; "significant" means the two mean ± 2σ
+//! intervals are disjoint — what the paper calls significance (not a hypothesis test with a
+//! stated error rate). [`Spread::StdErr`] swaps σ for the standard error σ/√n (`mtlscope
+//! report --spread stderr`), which narrows the intervals as seeds are added.
 
 /// Mean, sample std (ddof = 1) and count of a set of per-seed values.
 #[derive(Debug, Clone, Copy, PartialEq)]
@@ -36,7 +42,62 @@ impl Summary {
 
     /// The paper's interval: mean ± 2σ.
     pub fn interval(&self) -> (f64, f64) {
-        (self.mean - 2.0 * self.std, self.mean + 2.0 * self.std)
+        self.interval_with(Spread::Std)
+    }
+
+    /// mean ± 2s, s = σ or σ/√n by `spread`.
+    pub fn interval_with(&self, spread: Spread) -> (f64, f64) {
+        let h = spread.half_width(self);
+        (self.mean - h, self.mean + h)
+    }
+}
+
+/// What the ± of an interval is: 2σ (the paper) or 2σ/√n (standard error).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum Spread {
+    /// Sample standard deviation over seeds (ddof = 1): the paper's convention.
+    #[default]
+    Std,
+    /// Standard error of the seed mean, σ/√n.
+    StdErr,
+}
+
+impl Spread {
+    /// Both spreads, for `--help` and errors.
+    pub const ALL: [Spread; 2] = [Spread::Std, Spread::StdErr];
+
+    /// `std` / `stderr`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Spread::Std => "std",
+            Spread::StdErr => "stderr",
+        }
+    }
+
+    /// Parse `std` / `stderr`.
+    pub fn parse(s: &str) -> Option<Spread> {
+        Spread::ALL.into_iter().find(|x| x.name() == s)
+    }
+
+    /// The symbol used in tables and captions: `σ` or `SE`.
+    pub fn symbol(self) -> &'static str {
+        match self {
+            Spread::Std => "σ",
+            Spread::StdErr => "SE",
+        }
+    }
+
+    /// One spread unit of a summary: σ, or σ/√n (NaN below 2 values).
+    pub fn unit(self, s: &Summary) -> f64 {
+        match self {
+            Spread::Std => s.std,
+            Spread::StdErr => s.std / (s.n as f64).sqrt(),
+        }
+    }
+
+    /// Half-width of the interval: 2 units.
+    pub fn half_width(self, s: &Summary) -> f64 {
+        2.0 * self.unit(s)
     }
 }
 
@@ -44,8 +105,13 @@ impl Summary {
 /// `Δ ± 2(σ_a + σ_b)`. The two intervals overlap exactly when this range contains 0
 /// (touching counts as overlap), so `significant` ⇔ the intervals are disjoint — the paper's test.
 pub fn delta(a: &Summary, b: &Summary) -> (f64, f64, f64, bool) {
+    delta_with(a, b, Spread::Std)
+}
+
+/// [`delta`] with the interval's spread chosen (σ or standard error).
+pub fn delta_with(a: &Summary, b: &Summary, spread: Spread) -> (f64, f64, f64, bool) {
     let d = b.mean - a.mean;
-    let half = 2.0 * (a.std + b.std);
+    let half = spread.half_width(a) + spread.half_width(b);
     let (lo, hi) = (d - half, d + half);
     let significant = lo.is_finite() && hi.is_finite() && (lo > 0.0 || hi < 0.0);
     (d, lo, hi, significant)
@@ -105,6 +171,24 @@ mod tests {
         assert!((d - 4.5).abs() < 1e-12 && (lo - 0.5).abs() < 1e-12 && sig);
         let (_, _, hi, sig) = delta(&c, &a);
         assert!((hi + 0.5).abs() < 1e-12 && sig);
+    }
+
+    #[test]
+    fn standard_error_option_narrows_by_sqrt_n() {
+        // 0,1,2,3: mean 1.5, σ² = 5/3, SE = σ/2.
+        let a = Summary::of(&[0.0, 1.0, 2.0, 3.0]);
+        let sd = (5.0f64 / 3.0).sqrt();
+        assert!((a.std - sd).abs() < 1e-12);
+        assert!((Spread::StdErr.unit(&a) - sd / 2.0).abs() < 1e-12);
+        assert_eq!(a.interval(), a.interval_with(Spread::Std));
+        // Means 3 apart, same σ ≈ 1.291: 2σ_a + 2σ_b ≈ 5.16 > 3 (overlap), 2 SE_a + 2 SE_b ≈
+        // 2.58 < 3 (disjoint).
+        let b = Summary::of(&[3.0, 4.0, 5.0, 6.0]);
+        assert!(!delta_with(&a, &b, Spread::Std).3);
+        assert!(delta_with(&a, &b, Spread::StdErr).3);
+        assert_eq!(delta(&a, &b), delta_with(&a, &b, Spread::Std));
+        assert_eq!(Spread::parse("stderr"), Some(Spread::StdErr));
+        assert_eq!(Spread::parse("sem"), None);
     }
 
     #[test]

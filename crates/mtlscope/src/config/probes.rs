@@ -4,8 +4,8 @@ use serde::{Deserialize, Serialize};
 /// Probe names accepted in `probes.which` (each may write several rows; see `docs/run-format.md`).
 pub const PROBE_NAMES: [&str; 4] = ["sharpness", "fim_trace", "coherence", "conflict"];
 
-/// `[probes]`: trajectory probes (Mueller et al. 2025, §4–§5, App. B; FORMULAS.md "Trajectory
-/// probes") measured at evaluation points on a fixed subset S_k of each task's training set.
+/// `[probes]`: trajectory probes (Mueller et al. 2025, §4–§5, App. B; docs/formulas.md,
+/// "Trajectory probes") measured at evaluation points on a fixed subset S_k of each task's training set.
 ///
 /// Defaults are the paper's constants. Probes are on by default: a run records them at every
 /// evaluation unless `probes.enabled = false`.

@@ -1,6 +1,6 @@
 //! `fim_trace` and `fim_trace_empirical`: trace of the Fisher information in its mini-batch
 //! form (Jastrzebski et al. 2021; Novack et al. 2023; Mueller et al. 2025, Eq. 5 and App. B.2;
-//! FORMULAS.md):
+//! docs/formulas.md, "Trajectory probes"):
 //!
 //! Tr F = E_B ‖∇_w (1/|B|) Σ_{x∈B} log p_w(ŷ_x | x)‖²,  ŷ_x ~ p_w(· | x),  |B| = 16,
 //!

@@ -1,6 +1,6 @@
 //! `coherence`: trace of the per-example gradient covariance tr Σ of task k's loss over S_k
 //! (Smith et al. 2021; Mueller et al. 2025, Eq. 4 and App. B.3, Eqs. 9–13; estimator of
-//! McCandlish et al. 2018, App. A; FORMULAS.md).
+//! McCandlish et al. 2018, App. A; docs/formulas.md, "Trajectory probes").
 //!
 //! Take k disjoint batches of size b from the N examples of S_k (a fresh random order each
 //! evaluation), record the mean of their squared gradient norms |G_b|² and the squared norm
@@ -95,8 +95,8 @@ pub fn fpc(x: f64, n: f64) -> f64 {
 }
 
 /// (tr Σ, ‖G‖²) from the mean squared norm of batch-b gradients `gb_sq` and the squared norm
-/// of their batch-B average `gbig_sq`, with the finite-population correction (FORMULAS.md;
-/// Mueller et al. Eqs. 12–13).
+/// of their batch-B average `gbig_sq`, with the finite-population correction
+/// (docs/formulas.md, "Trajectory probes"; Mueller et al. Eqs. 12–13).
 pub fn mccandlish(gb_sq: f64, gbig_sq: f64, b: f64, big: f64, n: f64) -> (f64, f64) {
     let (cb, cbig) = (fpc(b, n), fpc(big, n));
     (

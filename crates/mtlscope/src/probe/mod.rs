@@ -1,5 +1,6 @@
 //! Trajectory probes: quantities of the loss surface measured at each evaluation point of a
-//! run (Mueller et al. 2025, §4–§5, App. B; definitions in FORMULAS.md "Trajectory probes").
+//! run (Mueller et al. 2025, §4–§5, App. B; definitions in docs/formulas.md, "Trajectory
+//! probes").
 //!
 //! | probe | file | what |
 //! | --- | --- | --- |

@@ -1,5 +1,6 @@
 //! `sharpness`: adaptive worst-case ρ-sharpness (Andriushchenko et al. 2023; Mueller et al.
-//! 2025, Eq. 3 and App. B.1; FORMULAS.md):
+//! 2025, Eq. 3 and App. B.1; docs/formulas.md,
+//! "Trajectory probes"):
 //!
 //! S(w) = mean over batches B of S_k of max_{‖δ ⊘ |w|‖₂ ≤ ρ} L_B(w + δ) − L_B(w),
 //!
@@ -10,7 +11,7 @@
 //!
 //! Departures from the reference code (`tml-epfl/sharpness-vs-generalization`, `sharpness.py`,
 //! `eval_APGD_sharpness`): it runs Auto-PGD (momentum 0.75, step 2ρ halved on stalls) and
-//! projects onto the ellipsoid in δ by bisection; here the ascent follows FORMULAS.md — plain
+//! projects onto the ellipsoid in δ by bisection; here the ascent follows docs/formulas.md — plain
 //! steps of fixed η in ν, where the projection is exact and a rescale. The default η = ρ puts
 //! the first iterate on the boundary along the normalised gradient (the one-step SAM solution,
 //! already near-optimal at ρ = 1e-3 where the loss is nearly linear over the ball); the other

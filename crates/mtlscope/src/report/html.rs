@@ -4,7 +4,7 @@ use std::fmt::Write;
 
 use super::plots::Figure;
 use super::Results;
-use crate::analysis::significance::Summary;
+use crate::analysis::significance::{Spread, Summary};
 use crate::analysis::transfer::TransferRow;
 
 /// Escape text for HTML.
@@ -27,13 +27,39 @@ fn num(x: f64) -> String {
     }
 }
 
-fn ms(s: &Summary) -> String {
+/// "mean ± half-width (n=…)", the half-width 2σ or 2 SE by `spread`.
+fn ms(s: &Summary, spread: Spread) -> String {
     if s.n == 0 {
         "–".into()
     } else if s.n == 1 {
         format!("{} (n=1)", num(s.mean))
     } else {
-        format!("{} ± {} (n={})", num(s.mean), num(2.0 * s.std), s.n)
+        format!(
+            "{} ± {} (n={})",
+            num(s.mean),
+            num(spread.half_width(s)),
+            s.n
+        )
+    }
+}
+
+/// The σ convention and significance test, stated once at the top of the page.
+fn spread_paragraph(spread: Spread) -> String {
+    let base = "σ is the sample standard deviation over seeds (ddof = 1). \
+        \"Significant\" means the two mean ± 2σ intervals do not overlap: this is what Mueller et al. \
+        (2025, footnote 6) call significance, a descriptive rule and not a hypothesis test with a \
+        stated error rate. Δ brackets are Δ ± (half-width A + half-width B), which exclude 0 exactly \
+        when the intervals are disjoint.";
+    match spread {
+        Spread::Std => format!(
+            "{base} Intervals here are mean ± 2σ, as in the paper (<code>mtlscope report --spread \
+             stderr</code> uses the standard error instead)."
+        ),
+        Spread::StdErr => format!(
+            "{base} <b>This report was made with <code>--spread stderr</code>:</b> every interval, \
+             band and significance test uses ± 2 SE, SE = σ/√n (the standard error of the seed \
+             mean), which is narrower than the paper's ± 2σ and shrinks as seeds are added."
+        ),
     }
 }
 
@@ -48,16 +74,18 @@ fn figure_html(h: &mut String, fig: &Figure) {
     );
 }
 
-fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str) {
+fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str, spread: Spread) {
+    let sym = spread.symbol();
     let _ = writeln!(
         h,
         "<table><tr><th>variant</th><th>task</th><th>{metric_header}</th><th>aggregate</th>\
-         <th>STL mean</th><th>MTL mean</th><th>Δ = MTL − STL</th><th>Δ range from ±2σ</th><th>transfer</th></tr>"
+         <th>STL mean</th><th>MTL mean</th><th>Δ = MTL − STL</th><th>Δ range from ±2{sym}</th><th>verdict</th></tr>"
     );
     for r in rows {
         let mark = match r.transfer.name() {
             "positive" => "<td class=pos>positive ✔</td>",
             "negative" => "<td class=neg>negative ✘</td>",
+            "changed" => "<td>changed (no better side)</td>",
             _ => "<td>none</td>",
         };
         let _ = writeln!(
@@ -67,8 +95,8 @@ fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str
             esc(&r.task),
             esc(&r.metric),
             esc(&r.aggregate),
-            ms(&r.stl),
-            ms(&r.mtl),
+            ms(&r.stl, spread),
+            ms(&r.mtl, spread),
             num(r.delta),
             num(r.ci_low),
             num(r.ci_high)
@@ -77,10 +105,22 @@ fn transfer_rows_html(h: &mut String, rows: &[&TransferRow], metric_header: &str
     h.push_str("</table>\n");
 }
 
+/// The verdict cell of a comparison row.
+fn verdict_cell(r: &TransferRow) -> &'static str {
+    match r.transfer.name() {
+        "positive" => "<td class=pos>MTL better ✔</td>",
+        "negative" => "<td class=neg>MTL worse ✘</td>",
+        "changed" => "<td>changed (no better side)</td>",
+        _ => "<td>none</td>",
+    }
+}
+
 /// Render the whole page.
 pub fn render(res: &Results, warnings: &[String]) -> String {
     let plan = &res.data.plan;
     let g = &res.groups;
+    let sp = g.spread;
+    let sym = sp.symbol();
     let mut h = String::new();
     let _ = write!(
         h,
@@ -105,11 +145,11 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         "<p>{} completed runs of {} planned; {} variants. All tables are in <code>tables/</code> as \
          long-form CSV (<a href=\"tables/trajectories.csv\">trajectories.csv</a>, \
          <a href=\"tables/probes.csv\">probes.csv</a>, <a href=\"tables/aggregates.csv\">aggregates.csv</a>, \
-         <a href=\"tables/runs.csv\">runs.csv</a>). σ is always the sample standard deviation over \
-         seeds (ddof = 1); intervals are mean ± 2σ as in Mueller et al. (2025).</p>",
+         <a href=\"tables/runs.csv\">runs.csv</a>). {}</p>",
         res.data.runs.len(),
         plan.runs.len(),
-        g.variants.len()
+        g.variants.len(),
+        spread_paragraph(sp)
     );
     if !warnings.is_empty() {
         h.push_str("<div class=note><b>Notes:</b><ul>");
@@ -141,11 +181,11 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
              STL {} vs MTL {}; Δ = {} → <b>{}</b> transfer{}.</li>",
             esc(&res.groups.variants.iter().find(|v| v.name == r.variant).map(|v| v.label.clone()).unwrap_or_default()),
             esc(&r.task),
-            ms(&r.stl),
-            ms(&r.mtl),
+            ms(&r.stl, sp),
+            ms(&r.mtl, sp),
             num(r.delta),
             r.transfer.name(),
-            if r.transfer.name() == "none" { " (±2σ intervals overlap or < 2 seeds)" } else { " (±2σ intervals disjoint)" }
+            if r.transfer.name() == "none" { format!(" (±2{sym} intervals overlap or < 2 seeds)") } else { format!(" (±2{sym} intervals disjoint)") }
         );
     }
     if !any {
@@ -220,29 +260,30 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         figure_html(&mut h, f);
     }
     h.push_str(
-        "<p>Phases (20 geometric bins, numbered from the highest loss): <b>early</b> = bins 2–5 over \
+        &"<p>Phases (20 geometric bins, numbered from the highest loss): <b>early</b> = bins 2–5 over \
          the pair's joint training-loss range (after the first, abnormally high-loss bin); \
          <b>end</b> = the 3 lowest of 20 bins over the range of the single run with the highest \
          minimum training loss. Per seed: mean validation metric of its evaluations in the phase; \
-         then mean ± 2σ over seeds. <a href=\"tables/generalization_gap.csv\">generalization_gap.csv</a>, \
+         then mean ± 2{sym} over seeds. <a href=\"tables/generalization_gap.csv\">generalization_gap.csv</a>, \
          per bin: <a href=\"tables/comparable_loss.csv\">comparable_loss.csv</a>.</p>\n\
-         <table><tr><th>variant</th><th>task</th><th>metric</th><th>phase</th><th>training-loss range</th><th>STL</th><th>MTL</th><th>gap MTL − STL</th><th>±2σ disjoint</th></tr>\n",
+         <table><tr><th>variant</th><th>task</th><th>metric</th><th>phase</th><th>training-loss range</th><th>STL</th><th>MTL</th><th>gap MTL − STL</th><th>±2{sym} disjoint</th></tr>\n"
+            .replace("{sym}", sym),
     );
     for (v, t, m, rows) in &res.phases {
         for p in rows {
             let _ = writeln!(
                 h,
                 "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
-                esc(v), esc(t), esc(m), p.phase, num(p.loss_low), num(p.loss_high), ms(&p.stl), ms(&p.mtl), num(p.gap),
+                esc(v), esc(t), esc(m), p.phase.name(), num(p.loss_low), num(p.loss_high), ms(&p.stl, sp), ms(&p.mtl, sp), num(p.gap),
                 if p.significant { "yes" } else { "no" }
             );
         }
     }
     h.push_str("</table>\n");
 
-    h.push_str("<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the same quantity (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2(σ_STL + σ_MTL): it excludes 0 exactly when the two mean ± 2σ intervals do not overlap, the paper's significance test. Transfer is direction-aware (lower loss is better). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n");
+    h.push_str(&"<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the selection metric (<code>{}</code>), one checkpoint set per run and task shared by every metric (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2({sym}_STL + {sym}_MTL): it excludes 0 exactly when the two mean ± 2{sym} intervals do not overlap, the paper's significance test. Transfer is direction-aware (lower loss is better). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n".replace("{}", &g.rank.name()).replace("{sym}", sym));
     let rows: Vec<&TransferRow> = res.transfer.iter().collect();
-    transfer_rows_html(&mut h, &rows, "metric");
+    transfer_rows_html(&mut h, &rows, "metric", sp);
 
     h.push_str("<h2>4. Trajectory probes vs training loss (paper Fig. 3)</h2>\n");
     if figs("fig3").is_empty() {
@@ -251,8 +292,48 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     for f in figs("fig3") {
         figure_html(&mut h, f);
     }
+    if !res.probe_phases.is_empty() {
+        let _ = writeln!(
+            h,
+            "<h3>Probes at comparable training loss (App. B.4)</h3><p>As the paper compares \
+             them: \"we compare values over similar loss by comparing points that fall within a \
+             loss bin\". Fisher trace over the <b>early</b> phase (bins 2–5 of 20 geometric bins \
+             over the pair's training-loss range), sharpness and coherence over the <b>end</b> \
+             phase (the 3 lowest of 20 bins over the run with the highest minimum training loss) — \
+             the same ranges as the generalization gap above. Per seed: mean probe value over its \
+             probe evaluations whose training loss falls in the range; then Δ = MTL − STL with \
+             the ±2{sym} test. The verdict follows each probe's better side (lower sharpness, \
+             Fisher trace, covariance). <a href=\"tables/probe_comparable_loss.csv\">probe_comparable_loss.csv</a>.</p>"
+        );
+        let _ = writeln!(
+            h,
+            "<table><tr><th>variant</th><th>task</th><th>probe</th><th>phase</th><th>training-loss range</th>\
+             <th>STL</th><th>MTL</th><th>Δ = MTL − STL</th><th>Δ range from ±2{sym}</th><th>verdict</th></tr>"
+        );
+        for p in &res.probe_phases {
+            let r = &p.row;
+            let _ = writeln!(
+                h,
+                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td><td>{}</td><td>{}</td><td>{}</td><td>[{}, {}]</td>{}</tr>",
+                esc(&r.variant),
+                esc(&r.task),
+                esc(&r.metric),
+                p.phase.name(),
+                num(p.loss_low),
+                num(p.loss_high),
+                ms(&r.stl, sp),
+                ms(&r.mtl, sp),
+                num(r.delta),
+                num(r.ci_low),
+                num(r.ci_high),
+                verdict_cell(r)
+            );
+        }
+        h.push_str("</table>\n");
+    }
     if !res.probe_summary.is_empty() {
-        h.push_str("<p>Probe aggregates per variant (mean ± 2σ over seeds): <a href=\"tables/probe_aggregates.csv\">probe_aggregates.csv</a>.</p><table><tr><th>variant</th><th>task</th><th>probe</th><th>aggregate</th><th>value</th></tr>\n");
+        let _ = writeln!(h, "<h3>Unbinned probe aggregates (footnote 6)</h3><p>Per variant, the paper's whole-trajectory aggregates (sharpness and coherence: mean of the last 20 checkpoints; Fisher trace: mean of its 20 largest values; similarities: mean over training), mean ± 2{sym} over seeds: <a href=\"tables/probe_aggregates.csv\">probe_aggregates.csv</a>.</p>");
+        h.push_str("<table><tr><th>variant</th><th>task</th><th>probe</th><th>aggregate</th><th>value</th></tr>\n");
         for (v, t, p, a, s) in &res.probe_summary {
             let _ = writeln!(
                 h,
@@ -261,15 +342,15 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
                 esc(t),
                 esc(p),
                 a.name(),
-                ms(s)
+                ms(s, sp)
             );
         }
         h.push_str("</table>\n");
     }
     if !res.probe_transfer.is_empty() {
-        h.push_str("<p>Probe Δ MTL − STL (paper Table 1 columns); \"positive\" means MTL lowered the factor (raised it for similarity probes) beyond the ±2σ intervals. <a href=\"tables/probe_transfer.csv\">probe_transfer.csv</a>.</p>\n");
+        let _ = writeln!(h, "<p>Unbinned probe Δ MTL − STL of those aggregates (footnote 6). Unlike the table at comparable loss, these also carry the difference in the training loss the trajectories reach (a lower loss typically means smaller gradients and covariance; App. B.4), so they are the secondary comparison. \"positive\" means MTL moved the probe to its better side (lower sharpness, Fisher trace, covariance; higher similarity) beyond the ±2{sym} intervals. <a href=\"tables/probe_transfer.csv\">probe_transfer.csv</a>.</p>");
         let rows: Vec<&TransferRow> = res.probe_transfer.iter().collect();
-        transfer_rows_html(&mut h, &rows, "probe");
+        transfer_rows_html(&mut h, &rows, "probe", sp);
     }
 
     h.push_str("<h2>5. Gradient conflict (paper Fig. 5–6)</h2>\n");
@@ -280,7 +361,8 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         figure_html(&mut h, f);
     }
     if !res.conflict_corrs.is_empty() {
-        h.push_str("<table><tr><th>task</th><th>effect</th><th>variants</th><th>Pearson r (conflict vs effect)</th></tr>\n");
+        h.push_str("<p>Correlations across auxiliary sets: each UMTG variant that trains the task is one auxiliary set (SMTO variants are left out: Eq. 6 measures conflict against the gradient actually followed, which for an SMTO is not the UMTG). Pearson r needs at least 3 auxiliary sets; with fewer it is undefined. <a href=\"tables/conflict_correlation.csv\">conflict_correlation.csv</a>.</p>\n");
+        h.push_str("<table><tr><th>task</th><th>effect</th><th>auxiliary sets</th><th>Pearson r (conflict vs effect)</th></tr>\n");
         for c in &res.conflict_corrs {
             let _ = writeln!(
                 h,
@@ -288,11 +370,7 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
                 esc(&c.task),
                 esc(&c.effect),
                 c.n,
-                if c.r.is_finite() {
-                    format!("{:.3}", c.r)
-                } else {
-                    "n/a (< 3 variants)".into()
-                }
+                esc(&c.describe())
             );
         }
         h.push_str("</table>\n");
@@ -306,12 +384,18 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         figure_html(&mut h, f);
     }
     if !res.smto.is_empty() {
-        h.push_str("<table><tr><th>SMTO</th><th>baseline</th><th>task</th><th>factor</th><th>SMTO</th><th>UMTG</th><th>%Δ factor</th><th>%Δ test acc.</th></tr>\n");
+        let _ = writeln!(h, "<p>All factors and tasks. <i>better</i>: the factor's better side; <i>significant</i>: the SMTO's and the UMTG's top-10-val test accuracy ±2{sym} intervals are disjoint (only these tasks are coloured in the figure, as in the paper); <i>quadrant</i>: both improve / both degrade (the shaded quadrants) or opposite. <a href=\"tables/smto.csv\">smto.csv</a>.</p>");
+        h.push_str("<table><tr><th>SMTO</th><th>baseline</th><th>task</th><th>factor</th><th>better</th><th>SMTO</th><th>UMTG</th><th>%Δ factor</th><th>%Δ test acc.</th><th>significant</th><th>quadrant</th></tr>\n");
         for r in &res.smto {
             let _ = writeln!(
                 h,
-                "<tr><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td></tr>",
-                esc(&r.variant), esc(&r.baseline), esc(&r.task), esc(&r.factor), esc(&r.aggregate), num(r.smto), num(r.umtg), r.factor_pct, r.generalization_pct
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+                if r.generalization_significant { "" } else { " style=\"color:#888\"" },
+                esc(&r.variant), esc(&r.baseline), esc(&r.task), esc(&r.factor), esc(&r.aggregate),
+                r.direction.map(|d| d.name()).unwrap_or("none"),
+                num(r.smto), num(r.umtg), r.factor_pct, r.generalization_pct,
+                if r.generalization_significant { "yes" } else { "no" },
+                r.quadrant.name().replace('_', " ")
             );
         }
         h.push_str("</table>\n");
@@ -365,6 +449,6 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         }
         h.push_str("</table>\n");
     }
-    h.push_str("<hr><p style=\"font-size:.85em\">Generated by mtlscope report. Definitions: shared FORMULAS.md (Analysis) and Mueller, Dredze &amp; Andrews, <i>Can Optimization Trajectories Explain Multi-Task Transfer?</i>, TMLR 2025 (§3–5, App. B.4).</p>\n</body></html>\n");
+    h.push_str("<hr><p style=\"font-size:.85em\">Generated by mtlscope report. Definitions: <code>docs/formulas.md</code> in the mtlscope repository (\"Analyses\") and Mueller, Dredze &amp; Andrews, <i>Can Optimization Trajectories Explain Multi-Task Transfer?</i>, TMLR 2025 (§3–5, App. B.4).</p>\n</body></html>\n");
     h
 }

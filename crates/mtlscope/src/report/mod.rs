@@ -9,18 +9,27 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::analysis::aggregates::{
-    metric_aggregate, probe_aggregate_kind, series_aggregate, Aggregate, Metric, Quantity,
-    TRANSFER_METRICS,
+    metric_aggregate, series_aggregate, Aggregate, Metric, Quantity, TRANSFER_METRICS,
 };
 use crate::analysis::comparable_loss::{binned, phases, BinRow, PhaseRow};
 use crate::analysis::conflict::{conflict_analysis, ConflictCorrelation, ConflictPoint};
+use crate::analysis::factors::factor_info;
 use crate::analysis::pareto::{pareto_sets, ParetoSet};
-use crate::analysis::significance::Summary;
+use crate::analysis::significance::{Spread, Summary};
 use crate::analysis::smto::{smto_table, SmtoRow};
-use crate::analysis::transfer::{probe_delta_table, transfer_table, TransferRow};
-use crate::analysis::Groups;
+use crate::analysis::transfer::{
+    probe_delta_table, probe_phase_table, transfer_table, ProbePhaseRow, TransferRow,
+};
+use crate::analysis::{score_tasks, Groups};
 use crate::experiment::store::{ExperimentData, Split};
 use plots::Figure;
+
+/// Choices of `mtlscope report`.
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReportOptions {
+    /// The ± of every interval and band: 2σ (default, the paper) or 2 standard errors.
+    pub spread: Spread,
+}
 
 /// What `write_report` produced.
 #[derive(Debug)]
@@ -39,7 +48,9 @@ pub struct Results<'a> {
     pub groups: Groups<'a>,
     /// Transfer table.
     pub transfer: Vec<TransferRow>,
-    /// Probe Δ table.
+    /// Probe Δ at comparable training loss (App. B.4).
+    pub probe_phases: Vec<ProbePhaseRow>,
+    /// Probe Δ of footnote 6's unbinned aggregates.
     pub probe_transfer: Vec<TransferRow>,
     /// (variant, task, probe, aggregate, summary).
     pub probe_summary: Vec<(String, String, String, Aggregate, Summary)>,
@@ -130,7 +141,7 @@ fn csv_writer(path: &Path) -> Result<csv::Writer<std::fs::File>> {
 }
 
 /// Analyse `exp_dir` and write the report into `out`.
-pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
+pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<ReportSummary> {
     plots::init_font()?;
     let data = ExperimentData::load(exp_dir)?;
     if data.runs.is_empty() {
@@ -147,7 +158,7 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
             ex.join("; ")
         );
     }
-    let groups = Groups::build(&data)?;
+    let groups = Groups::build(&data, opts.spread)?;
     let mut warnings: Vec<String> = data
         .excluded
         .iter()
@@ -177,12 +188,13 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
     }
 
     let transfer = transfer_table(&groups);
+    let probe_phases = probe_phase_table(&groups, &probes);
     let probe_transfer = probe_delta_table(&groups, &probes);
     let mut probe_summary = Vec::new();
     for v in &groups.variants {
         for t in &v.tasks {
             for p in &probes {
-                let agg = probe_aggregate_kind(p);
+                let agg = factor_info(p).footnote6;
                 let s = Summary::of(&v.probe_values(t, p, agg));
                 if s.n > 0 {
                     probe_summary.push((v.name.clone(), t.clone(), p.clone(), agg, s));
@@ -203,13 +215,13 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
                     v.name.clone(),
                     t.clone(),
                     m.name(),
-                    binned(&stl.runs, &v.runs, t, m),
+                    binned(&stl.runs, &v.runs, t, m, groups.spread),
                 ));
                 phase_rows.push((
                     v.name.clone(),
                     t.clone(),
                     m.name(),
-                    phases(&stl.runs, &v.runs, t, m),
+                    phases(&stl.runs, &v.runs, t, m, groups.spread),
                 ));
             }
         }
@@ -234,6 +246,7 @@ pub fn write_report(exp_dir: &Path, out: &Path) -> Result<ReportSummary> {
         data: &data,
         groups,
         transfer,
+        probe_phases,
         probe_transfer,
         probe_summary,
         bins,
@@ -289,8 +302,63 @@ fn write_transfer(path: &Path, rows: &[TransferRow]) -> Result<()> {
     Ok(())
 }
 
+/// Header of `tables/probe_comparable_loss.csv` and `tables/probe_transfer.csv`.
+pub const PROBE_HEADER: [&str; 17] = [
+    "variant",
+    "task",
+    "probe",
+    "aggregate",
+    "loss_low",
+    "loss_high",
+    "stl_mean",
+    "stl_std",
+    "stl_n",
+    "mtl_mean",
+    "mtl_std",
+    "mtl_n",
+    "delta",
+    "ci_low",
+    "ci_high",
+    "better",
+    "verdict",
+];
+
+/// A probe table: the comparison, and the phase's loss range where binned (else empty).
+fn write_probe_table<'a>(
+    path: &Path,
+    rows: impl Iterator<Item = (&'a TransferRow, Option<(f64, f64)>)>,
+) -> Result<()> {
+    let mut w = csv_writer(path)?;
+    w.write_record(PROBE_HEADER)?;
+    for (r, range) in rows {
+        let (lo, hi) = range.map(|x| (f(x.0), f(x.1))).unwrap_or_default();
+        w.write_record([
+            r.variant.clone(),
+            r.task.clone(),
+            r.metric.clone(),
+            r.aggregate.clone(),
+            lo,
+            hi,
+            f(r.stl.mean),
+            f(r.stl.std),
+            r.stl.n.to_string(),
+            f(r.mtl.mean),
+            f(r.mtl.std),
+            r.mtl.n.to_string(),
+            f(r.delta),
+            f(r.ci_low),
+            f(r.ci_high),
+            r.direction.map(|d| d.name()).unwrap_or("none").into(),
+            r.transfer.name().into(),
+        ])?;
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     let data = res.data;
+    let rank = res.groups.rank;
     let used: std::collections::HashSet<&str> = res
         .groups
         .variants
@@ -403,22 +471,22 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
             let mut rows: Vec<(String, Aggregate, Option<f64>)> = Vec::new();
             for m in TRANSFER_METRICS {
                 for a in [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20] {
-                    rows.push((m.name(), a, metric_aggregate(r, t, m, a)));
+                    rows.push((m.name(), a, metric_aggregate(r, t, m, a, rank)));
                 }
             }
             let tl = Metric::new(Split::Train, Quantity::Loss);
             rows.push((
                 tl.name(),
                 Aggregate::Min,
-                metric_aggregate(r, t, tl, Aggregate::Min),
+                metric_aggregate(r, t, tl, Aggregate::Min, rank),
             ));
             rows.push((
                 tl.name(),
                 Aggregate::Final,
-                metric_aggregate(r, t, tl, Aggregate::Final),
+                metric_aggregate(r, t, tl, Aggregate::Final, rank),
             ));
             for p in r.probe_names(t) {
-                let a = probe_aggregate_kind(&p);
+                let a = factor_info(&p).footnote6;
                 rows.push((p.clone(), a, series_aggregate(r.probe(t, &p), a)));
             }
             for (m, a, v) in rows {
@@ -452,30 +520,26 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "selected",
     ])?;
     for s in &res.groups.selections {
-        // The tasks the score averaged (selection.tasks the variant has, else all its tasks).
+        // The tasks the score averaged: the selection tasks the variant has, else all its tasks.
         let vtasks: Vec<String> = data
             .runs
             .iter()
             .find(|r| r.variant == s.variant)
             .map(|r| r.tasks.clone())
             .unwrap_or_default();
-        let mut used_tasks: Vec<String> = match &sel.tasks {
-            Some(t) => vtasks.iter().filter(|v| t.contains(v)).cloned().collect(),
-            None => vtasks.clone(),
-        };
-        if used_tasks.is_empty() {
-            used_tasks = vtasks;
-        }
+        let used_tasks: Vec<&String> = score_tasks(&vtasks, sel.tasks.as_deref());
+        let used_tasks = used_tasks
+            .iter()
+            .map(|t| t.as_str())
+            .collect::<Vec<_>>()
+            .join("+");
         for (tag, score, n) in &s.scores {
             w.write_record([
                 s.variant.clone(),
                 tag.clone(),
                 sel.metric.name().into(),
-                format!("{:?}", sel.aggregate).to_lowercase(),
-                sel.tasks
-                    .as_ref()
-                    .map(|t| t.join("+"))
-                    .unwrap_or_else(|| "all".into()),
+                sel.aggregate.name().into(),
+                used_tasks.clone(),
                 f(*score),
                 n.to_string(),
                 (*tag == s.grid_tag).to_string(),
@@ -485,7 +549,15 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     w.flush()?;
 
     write_transfer(&dir.join("transfer.csv"), &res.transfer)?;
-    write_transfer(&dir.join("probe_transfer.csv"), &res.probe_transfer)?;
+    let phase_rows = res
+        .probe_phases
+        .iter()
+        .map(|p| (&p.row, Some((p.loss_low, p.loss_high))));
+    write_probe_table(&dir.join("probe_comparable_loss.csv"), phase_rows)?;
+    write_probe_table(
+        &dir.join("probe_transfer.csv"),
+        res.probe_transfer.iter().map(|r| (r, None)),
+    )?;
 
     let mut w = csv_writer(&dir.join("probe_aggregates.csv"))?;
     w.write_record(["variant", "task", "probe", "aggregate", "mean", "std", "n"])?;
@@ -515,7 +587,7 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     write_gap_table(&dir.join("comparable_loss.csv"), "bin", bins)?;
     let phases = res.phases.iter().flat_map(|(v, t, m, rows)| {
         rows.iter().map(move |p| GapRow {
-            key: (v, t, m, p.phase.to_string()),
+            key: (v, t, m, p.phase.name().to_string()),
             range: (p.loss_low, p.loss_high),
             stl: &p.stl,
             mtl: &p.mtl,
@@ -550,9 +622,14 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     }
     w.flush()?;
     let mut w = csv_writer(&dir.join("conflict_correlation.csv"))?;
-    w.write_record(["task", "effect", "n_variants", "pearson_r"])?;
+    // `pearson_r` is empty where the correlation is undefined; `note` says why.
+    w.write_record(["task", "effect", "n_aux_sets", "pearson_r", "note"])?;
     for c in &res.conflict_corrs {
-        w.write_record([c.task.clone(), c.effect.clone(), c.n.to_string(), f(c.r)])?;
+        let (r, note) = match &c.r {
+            Ok(r) => (f(*r), String::new()),
+            Err(why) => (String::new(), format!("undefined: {why}")),
+        };
+        w.write_record([c.task.clone(), c.effect.clone(), c.n.to_string(), r, note])?;
     }
     w.flush()?;
 
@@ -563,10 +640,14 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "task",
         "factor",
         "aggregate",
+        "better",
         "smto_mean",
         "umtg_mean",
         "factor_pct_change",
         "test_accuracy_pct_change",
+        "test_accuracy_delta",
+        "generalization_significant",
+        "quadrant",
     ])?;
     for r in &res.smto {
         w.write_record([
@@ -575,10 +656,14 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
             r.task.clone(),
             r.factor.clone(),
             r.aggregate.clone(),
+            r.direction.map(|d| d.name()).unwrap_or("none").into(),
             f(r.smto),
             f(r.umtg),
             f(r.factor_pct),
             f(r.generalization_pct),
+            f(r.generalization_delta),
+            r.generalization_significant.to_string(),
+            r.quadrant.name().into(),
         ])?;
     }
     w.flush()?;

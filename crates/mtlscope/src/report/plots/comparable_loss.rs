@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, runs_note, save, slug, Figure, Panel, Series};
+use super::{color, runs_note, save, slug, spread_note, Figure, Panel, Series};
 use crate::analysis::aggregates::{Metric, Quantity};
 use crate::analysis::comparable_loss::{binned, N_BINS};
 use crate::analysis::Groups;
@@ -25,13 +25,13 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
             let metric = Metric::new(Split::Val, q);
             let mut series = Vec::new();
             for v in &mtl {
-                let rows = binned(&stl.runs, &v.runs, task, metric);
+                let rows = binned(&stl.runs, &v.runs, task, metric, groups.spread);
                 let mut pts = Vec::new();
                 let mut band = Vec::new();
                 for b in rows.iter().filter(|b| b.gap.is_finite()) {
                     let x = (b.loss_low * b.loss_high).sqrt();
                     pts.push((x, b.gap));
-                    let half = 2.0 * (b.stl.std + b.mtl.std);
+                    let half = groups.spread.half_width(&b.stl) + groups.spread.half_width(&b.mtl);
                     if half.is_finite() {
                         band.push((x, b.gap - half, b.gap + half));
                     }
@@ -69,9 +69,10 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 "{N_BINS} geometrically spaced bins over the training-loss range of each STL/MTL \
                  pair (all evaluations of all seeds). Per bin: each seed's mean validation metric \
                  over its evaluations in the bin, then MTL mean − STL mean over seeds; bands: \
-                 gap ± 2(σ_STL + σ_MTL) (sample std, ddof = 1), which excludes 0 exactly when the \
-                 two ±2σ intervals are disjoint. Only bins both trajectories visit are drawn. \
+                 gap ± (half-width STL + half-width MTL) of the {} intervals, which excludes 0 \
+                 exactly when the two intervals are disjoint. Only bins both trajectories visit are drawn. \
                  Early-phase and end-of-training gaps are in the table below. Runs: {}.",
+                spread_note(groups.spread),
                 runs_note(&all)
             ),
         });

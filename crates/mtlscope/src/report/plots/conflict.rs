@@ -1,12 +1,14 @@
 //! Figures 5–6 of Mueller et al. 2025 (§5): conflict along training and its relation to the
-//! optimization and generalization effects of MTL across variants.
+//! optimization and generalization effects of MTL across auxiliary sets (UMTG variants only:
+//! Eq. 6 measures conflict against the gradient actually followed).
 use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, mean_band, runs_note, save, slug, Figure, Panel, Series};
+use super::{color, mean_band, runs_note, save, slug, spread_note, Figure, Panel, Series};
 use crate::analysis::conflict::{ConflictCorrelation, ConflictPoint, CONFLICT_PROBE};
 use crate::analysis::Groups;
+use crate::experiment::store::RunKind;
 
 /// One figure per task with conflict data.
 pub fn figures(
@@ -17,7 +19,11 @@ pub fn figures(
 ) -> Result<Vec<Figure>> {
     let mut out = Vec::new();
     for task in &groups.tasks {
-        let vs: Vec<_> = groups.mtl_with(task);
+        let vs: Vec<_> = groups
+            .mtl_with(task)
+            .into_iter()
+            .filter(|v| v.kind == RunKind::Umtg)
+            .collect();
         let mut series = Vec::new();
         for v in &vs {
             let per_run: Vec<Vec<(u64, f64, f64)>> = v
@@ -30,7 +36,7 @@ pub fn figures(
                         .collect()
                 })
                 .collect();
-            let (pts, band, n) = mean_band(&per_run);
+            let (pts, band, n) = mean_band(&per_run, groups.spread);
             if n > 0 {
                 series.push(Series::line(v.label.clone(), color(v.index), pts, band));
             }
@@ -54,8 +60,8 @@ pub fn figures(
             let r = corrs
                 .iter()
                 .find(|c| &c.task == task && c.effect == effect)
-                .map(|c| c.r)
-                .unwrap_or(f64::NAN);
+                .map(|c| c.r.clone())
+                .unwrap_or_else(|| Err("no auxiliary set".into()));
             let series = tp
                 .iter()
                 .filter_map(|p| {
@@ -76,10 +82,9 @@ pub fn figures(
                     } else {
                         "generalization"
                     },
-                    if r.is_finite() {
-                        format!("{r:.2}")
-                    } else {
-                        "n/a, < 3 variants".into()
+                    match r {
+                        Ok(r) => format!("{r:.2}"),
+                        Err(_) => "undefined".into(),
                     }
                 ),
                 x_label: "mean cos(g_task, g_UMTG) over training".into(),
@@ -97,11 +102,14 @@ pub fn figures(
             caption: format!(
                 "Left: cosine similarity between the gradient of {task} and the UMTG gradient on \
                  the shared parameters (probe {CONFLICT_PROBE}, Eq. 6 of the paper) against the \
-                 task's training loss; mean over seeds per step, ±2σ bands (sample std). Middle \
-                 and right: one point per multi-task variant, mean conflict over training and \
-                 seeds against the %Δ of the minimum training loss (optimization) and the Δ of \
-                 the top-10-validation test accuracy (generalization) relative to STL; Pearson r \
-                 across variants (needs ≥ 3). Runs: {}.",
+                 task's training loss, for the UMTG variants (an SMTO follows another direction, \
+                 so its cosine to the UMTG is not the conflict it experienced); mean over seeds \
+                 per step, bands {}. Middle and right: one point per auxiliary set (UMTG \
+                 variant), mean conflict over training and seeds against the %Δ of the minimum \
+                 training loss (optimization) and the Δ of the top-10-validation test accuracy \
+                 (generalization) relative to STL; Pearson r across auxiliary sets, undefined \
+                 with fewer than 3. Runs: {}.",
+                spread_note(groups.spread),
                 runs_note(&vs)
             ),
         });

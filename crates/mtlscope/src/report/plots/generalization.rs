@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, mean_band, runs_note, save, slug, Figure, Legend, Panel, Series};
+use super::{color, mean_band, runs_note, save, slug, spread_note, Figure, Legend, Panel, Series};
 use crate::analysis::Groups;
 use crate::experiment::store::Split;
 
@@ -37,7 +37,7 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                             .collect()
                     })
                     .collect();
-                let (pts, band, _) = mean_band(&per_run);
+                let (pts, band, _) = mean_band(&per_run, groups.spread);
                 series.push(Series::line(v.label.clone(), color(v.index), pts, band));
             }
             panels.push(Panel {
@@ -69,8 +69,9 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 "Validation loss (left, log scale) and validation accuracy (right) of task {task} \
                  against its loss on the full training set (log scale), at every evaluation \
                  including epoch 0. Lines: mean over seeds at each evaluation step (x and y both \
-                 averaged); bands: ±2σ of the y value (σ = sample standard deviation over seeds, \
-                 ddof = 1). Training proceeds from right to left. Runs: {}.",
+                 averaged); bands: {} of the y value. Training proceeds from right to left. \
+                 Runs: {}.",
+                spread_note(groups.spread),
                 runs_note(&vs)
             ),
         });

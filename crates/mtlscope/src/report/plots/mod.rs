@@ -14,8 +14,12 @@ use std::path::Path;
 use std::sync::OnceLock;
 
 use anyhow::{anyhow, Context, Result};
+use plotters::coord::ranged1d::{DefaultFormatting, KeyPointHint, Ranged};
 use plotters::coord::Shift;
 use plotters::prelude::*;
+
+use crate::analysis::factors::Direction;
+use crate::analysis::significance::Spread;
 
 /// Default font: Debian's fonts-dejavu-core.
 pub const DEFAULT_FONT: &str = "/usr/share/fonts/truetype/dejavu/DejaVuSans.ttf";
@@ -133,8 +137,8 @@ pub struct Panel {
     pub hlines: Vec<f64>,
     /// Vertical reference lines (data units).
     pub vlines: Vec<f64>,
-    /// Shade the quadrants (x < 0, y > 0) green and (x > 0, y < 0) red (Fig. 4 of the paper).
-    pub quadrants: bool,
+    /// Shade Fig. 4's quadrants for an x factor with this better side ([`quadrant_rects`]).
+    pub quadrants: Option<Direction>,
     /// Text shown when the panel has no data.
     pub empty_note: String,
     /// Legend corner (default upper right).
@@ -163,24 +167,195 @@ fn tx(v: f64, log: bool) -> Option<f64> {
     }
 }
 
-fn fmt_tick(v: f64, log: bool) -> String {
-    let x = if log { 10f64.powf(v) } else { v };
-    let a = x.abs();
-    if x == 0.0 || (!log && a < 1e-12) {
-        return "0".into();
+/// Tick positions in plotted units (log10 of the value on a log axis) with their labels, for
+/// the plotted range `[lo, hi]`: about `max` ticks or fewer, labels distinct at any range.
+///
+/// Linear axes (and log axes narrower than a few 1-2-5 steps, e.g. a loss staying in
+/// 2.2–2.3) get "nice" steps of 1, 2 or 5 × 10^k in value units; wider log axes get
+/// 1-2-5 or decade ticks. Each label is the shortest decimal (or scientific) form that
+/// gives back its value to within a millionth of the tick spacing, so two ticks never
+/// share a label.
+pub fn ticks(lo: f64, hi: f64, log: bool, max: usize) -> Vec<(f64, String)> {
+    if !(lo.is_finite() && hi.is_finite() && hi > lo) {
+        return Vec::new();
     }
-    if !(1e-3..1e4).contains(&a) {
-        return format!("{x:.1e}");
-    }
-    // Two significant digits on log axes (ticks fall on fractional decades), else up to 4.
-    let sig = if log { 2 } else { 4 };
-    let decimals = (sig - 1 - a.log10().floor() as i32).max(0) as usize;
-    let s = format!("{x:.decimals$}");
-    if s.contains('.') {
-        s.trim_end_matches('0').trim_end_matches('.').to_string()
+    let max = max.max(2);
+    let values = if log {
+        let v = log_tick_values(lo, hi, max);
+        if v.len() >= 3 {
+            v
+        } else {
+            nice_values(10f64.powf(lo), 10f64.powf(hi), max)
+        }
     } else {
-        s
+        nice_values(lo, hi, max)
+    };
+    let labels = tick_labels(&values);
+    values
+        .into_iter()
+        .zip(labels)
+        .map(|(v, l)| (if log { v.log10() } else { v }, l))
+        .collect()
+}
+
+/// Multiples of a 1-2-5 step inside `[lo, hi]` (value units), at most `max` of them.
+fn nice_values(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let raw = (hi - lo) / max as f64;
+    let mag = 10f64.powf(raw.log10().floor());
+    let step = [1.0, 2.0, 5.0, 10.0]
+        .iter()
+        .map(|m| m * mag)
+        .find(|s| *s >= raw)
+        .unwrap_or(10.0 * mag);
+    let first = (lo / step).ceil() as i64;
+    let last = (hi / step).floor() as i64;
+    (first..=last)
+        .map(|k| {
+            let v = k as f64 * step;
+            if v == 0.0 {
+                0.0 // no "-0"
+            } else {
+                v
+            }
+        })
+        .collect()
+}
+
+/// Ticks of a log axis over plotted `[lo, hi]` (log10 units), in value units: the densest of
+/// 1–9, 1-2-5, 1-3, 1 × 10^k with at most `max` inside, else every k-th decade.
+fn log_tick_values(lo: f64, hi: f64, max: usize) -> Vec<f64> {
+    let (d0, d1) = (lo.floor() as i32, hi.ceil() as i32);
+    let inside = |v: f64| {
+        let l = v.log10();
+        l >= lo - 1e-12 && l <= hi + 1e-12
+    };
+    let sets: [&[f64]; 4] = [
+        &[1.0, 2.0, 3.0, 4.0, 5.0, 6.0, 7.0, 8.0, 9.0],
+        &[1.0, 2.0, 5.0],
+        &[1.0, 3.0],
+        &[1.0],
+    ];
+    for set in sets {
+        let v: Vec<f64> = (d0..=d1)
+            .flat_map(|d| set.iter().map(move |m| m * 10f64.powi(d)))
+            .filter(|v| inside(*v))
+            .collect();
+        if v.len() <= max {
+            return v;
+        }
     }
+    let every = ((d1 - d0) as usize).div_ceil(max).max(1) as i32;
+    (d0..=d1)
+        .filter(|d| d.rem_euclid(every) == 0)
+        .map(|d| 10f64.powi(d))
+        .filter(|v| inside(*v))
+        .collect()
+}
+
+/// Shortest labels that give each value back to within a millionth of the smallest gap
+/// between neighbouring ticks (so labels are distinct); scientific outside [1e-3, 1e5).
+fn tick_labels(values: &[f64]) -> Vec<String> {
+    let gap = values
+        .windows(2)
+        .map(|w| (w[1] - w[0]).abs())
+        .fold(f64::INFINITY, f64::min);
+    let tol = if gap.is_finite() { gap * 1e-6 } else { 0.0 };
+    values
+        .iter()
+        .map(|&v| {
+            let a = v.abs();
+            let sci = v != 0.0 && !(1e-3..1e5).contains(&a);
+            (0..=15)
+                .map(|d| {
+                    if sci {
+                        format!("{v:.d$e}")
+                    } else {
+                        format!("{v:.d$}")
+                    }
+                })
+                .find(|s| s.parse::<f64>().is_ok_and(|p| (p - v).abs() <= tol))
+                .unwrap_or_else(|| format!("{v:e}"))
+        })
+        .collect()
+}
+
+/// A linear axis over `range` whose tick marks are exactly `ticks` (plotted units), so the
+/// labels come from [`ticks`] and not from plotters' own key-point choice.
+struct TickedAxis {
+    range: std::ops::Range<f64>,
+    ticks: Vec<f64>,
+}
+
+impl Ranged for TickedAxis {
+    type FormatOption = DefaultFormatting;
+    type ValueType = f64;
+
+    fn map(&self, v: &f64, limit: (i32, i32)) -> i32 {
+        let span = self.range.end - self.range.start;
+        let frac = if span > 0.0 {
+            (v - self.range.start) / span
+        } else {
+            0.5
+        };
+        limit.0 + ((limit.1 - limit.0) as f64 * frac).round() as i32
+    }
+
+    fn key_points<Hint: KeyPointHint>(&self, hint: Hint) -> Vec<f64> {
+        // Light (minor) mesh lines are not drawn; bold points are the ticks.
+        if hint.weight().allow_light_points() {
+            Vec::new()
+        } else {
+            self.ticks.clone()
+        }
+    }
+
+    fn range(&self) -> std::ops::Range<f64> {
+        self.range.clone()
+    }
+}
+
+/// The label of the tick at plotted position `v` (plotters hands back the positions given).
+fn label_at(ticks: &[(f64, String)], v: f64) -> String {
+    ticks
+        .iter()
+        .min_by(|a, b| (a.0 - v).abs().total_cmp(&(b.0 - v).abs()))
+        .map(|t| t.1.clone())
+        .unwrap_or_default()
+}
+
+/// A shaded rectangle of a Fig. 4 panel, in plotted units.
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct Shade {
+    /// One corner.
+    pub from: (f64, f64),
+    /// The opposite corner.
+    pub to: (f64, f64),
+    /// Green (factor and generalization both improve) or red (both degrade).
+    pub both_improve: bool,
+}
+
+/// The two shaded quadrants of a Fig. 4 panel over the plotted ranges: green where the factor
+/// (x) moves to its better side while generalization (y) rises, red where both move to their
+/// worse sides. `direction` is the factor's better side; y (accuracy) is higher-is-better.
+pub fn quadrant_rects(xr: (f64, f64), yr: (f64, f64), direction: Direction) -> [Shade; 2] {
+    let (x0, y0) = (0.0f64.clamp(xr.0, xr.1), 0.0f64.clamp(yr.0, yr.1));
+    // x interval on the factor's better side, and on its worse side.
+    let (better, worse) = match direction {
+        Direction::LowerIsBetter => ((xr.0, x0), (x0, xr.1)),
+        Direction::HigherIsBetter => ((x0, xr.1), (xr.0, x0)),
+    };
+    [
+        Shade {
+            from: (better.0, y0),
+            to: (better.1, yr.1),
+            both_improve: true,
+        },
+        Shade {
+            from: (worse.0, yr.0),
+            to: (worse.1, y0),
+            both_improve: false,
+        },
+    ]
 }
 
 fn range(vals: impl Iterator<Item = f64>) -> Option<(f64, f64)> {
@@ -244,43 +419,49 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
         .map_err(pe)?;
         return Ok(());
     };
+    let (lx, ly) = (p.log_x, p.log_y);
+    let (xt, yt) = (ticks(xr.0, xr.1, lx, 8), ticks(yr.0, yr.1, ly, 8));
+    let pos = |t: &[(f64, String)]| t.iter().map(|t| t.0).collect::<Vec<f64>>();
     let mut chart = ChartBuilder::on(area)
         .caption(&p.title, ("sans-serif", 17).into_font())
         .margin(12)
         .x_label_area_size(48)
         .y_label_area_size(72)
-        .build_cartesian_2d(xr.0..xr.1, yr.0..yr.1)
+        .build_cartesian_2d(
+            TickedAxis {
+                range: xr.0..xr.1,
+                ticks: pos(&xt),
+            },
+            TickedAxis {
+                range: yr.0..yr.1,
+                ticks: pos(&yt),
+            },
+        )
         .map_err(pe)?;
-    let (lx, ly) = (p.log_x, p.log_y);
-    let xfmt = move |v: &f64| fmt_tick(*v, lx);
-    let yfmt = move |v: &f64| fmt_tick(*v, ly);
+    let xfmt = |v: &f64| label_at(&xt, *v);
+    let yfmt = |v: &f64| label_at(&yt, *v);
     chart
         .configure_mesh()
         .x_desc(&p.x_label)
         .y_desc(&p.y_label)
         .x_label_formatter(&xfmt)
         .y_label_formatter(&yfmt)
-        .x_labels(8)
-        .y_labels(8)
         .label_style(("sans-serif", 13).into_font())
         .axis_desc_style(("sans-serif", 14).into_font())
         .light_line_style(WHITE.mix(0.0))
         .bold_line_style(BLACK.mix(0.08))
         .draw()
         .map_err(pe)?;
-    if p.quadrants {
-        let (x0, y0) = (0.0f64.max(xr.0).min(xr.1), 0.0f64.max(yr.0).min(yr.1));
+    if let Some(dir) = p.quadrants {
         chart
-            .draw_series([
-                Rectangle::new(
-                    [(xr.0, y0), (x0, yr.1)],
-                    RGBColor(44, 160, 44).mix(0.12).filled(),
-                ),
-                Rectangle::new(
-                    [(x0, yr.0), (xr.1, y0)],
-                    RGBColor(214, 39, 40).mix(0.12).filled(),
-                ),
-            ])
+            .draw_series(quadrant_rects(xr, yr, dir).map(|q| {
+                let c = if q.both_improve {
+                    RGBColor(44, 160, 44)
+                } else {
+                    RGBColor(214, 39, 40)
+                };
+                Rectangle::new([q.from, q.to], c.mix(0.12).filled())
+            }))
             .map_err(pe)?;
     }
     for &h in &p.hlines {
@@ -416,10 +597,10 @@ pub fn save(dir: &Path, stem: &str, panels: &[Panel], cols: usize) -> Result<()>
 /// (mean points, ±2σ band as (x, lo, hi), largest number of seeds at a step).
 pub type MeanBand = (Vec<(f64, f64)>, Vec<(f64, f64, f64)>, usize);
 
-/// Mean ± 2σ over seeds aligned by evaluation step: for each step seen in any run,
-/// x = mean of `x(run, step)`, y = mean of `y(run, step)`, band = y ± 2σ_y (sample std, only
-/// where ≥ 2 seeds have the step). Returns (points, band, max seeds at a step).
-pub fn mean_band(per_run: &[Vec<(u64, f64, f64)>]) -> MeanBand {
+/// Mean ± 2σ (or ± 2 SE, `spread`) over seeds aligned by evaluation step: for each step seen
+/// in any run, x = mean of `x(run, step)`, y = mean of `y(run, step)`, band = y ± 2σ_y (sample
+/// std, only where ≥ 2 seeds have the step). Returns (points, band, max seeds at a step).
+pub fn mean_band(per_run: &[Vec<(u64, f64, f64)>], spread: Spread) -> MeanBand {
     use crate::analysis::significance::Summary;
     let mut by_step: std::collections::BTreeMap<u64, (Vec<f64>, Vec<f64>)> = Default::default();
     for run in per_run {
@@ -439,10 +620,21 @@ pub fn mean_band(per_run: &[Vec<(u64, f64, f64)>]) -> MeanBand {
         nmax = nmax.max(sy.n);
         pts.push((sx.mean, sy.mean));
         if sy.n >= 2 {
-            band.push((sx.mean, sy.mean - 2.0 * sy.std, sy.mean + 2.0 * sy.std));
+            let (lo, hi) = sy.interval_with(spread);
+            band.push((sx.mean, lo, hi));
         }
     }
     (pts, band, nmax)
+}
+
+/// How the bands of a figure are made, for its caption: "±2σ (σ = …)" or "±2 SE (…)".
+pub fn spread_note(spread: Spread) -> &'static str {
+    match spread {
+        Spread::Std => "±2σ (σ = sample standard deviation over seeds, ddof = 1, as in the paper)",
+        Spread::StdErr => {
+            "±2 SE (SE = σ/√n, the standard error of the seed mean; not the paper's ±2σ)"
+        }
+    }
 }
 
 /// A saved figure and what the HTML says about it.
@@ -483,4 +675,78 @@ pub fn slug(s: &str) -> String {
             }
         })
         .collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(lo: f64, hi: f64, log: bool) -> Vec<String> {
+        let t = ticks(lo, hi, log, 8);
+        assert!(t.len() >= 2, "[{lo}, {hi}] log={log}: {t:?}");
+        assert!(t.len() <= 10, "[{lo}, {hi}] log={log}: {t:?}");
+        let labels: Vec<String> = t.iter().map(|x| x.1.clone()).collect();
+        let set: std::collections::HashSet<&String> = labels.iter().collect();
+        assert_eq!(set.len(), labels.len(), "duplicate labels {labels:?}");
+        for (pos, label) in &t {
+            assert!(
+                *pos >= lo - 1e-9 && *pos <= hi + 1e-9,
+                "{pos} outside [{lo}, {hi}]"
+            );
+            // The label is the value (to display precision).
+            let v = if log { 10f64.powf(*pos) } else { *pos };
+            let back: f64 = label.parse().unwrap();
+            assert!(
+                (back - v).abs() <= 1e-6 * v.abs().max(1e-300) + 1e-12,
+                "{label} vs {v}"
+            );
+            assert!(label.len() <= 9, "unreadable label {label}");
+        }
+        labels
+    }
+
+    #[test]
+    fn tick_labels_are_distinct_at_any_range() {
+        // The reported case: NoisyFashion's training loss stays in 2.2–2.3 on a log axis.
+        let l = check(2.2f64.log10(), 2.3f64.log10(), true);
+        assert!(l.contains(&"2.22".to_string()), "{l:?}");
+        // Wide log ranges: 1-2-5 and decades.
+        let l = check(0.002f64.log10(), 2.3f64.log10(), true);
+        assert!(
+            l.contains(&"0.01".to_string()) && l.contains(&"1".to_string()),
+            "{l:?}"
+        );
+        check(-9.0, 6.0, true);
+        check(-30.0, 30.0, true);
+        check(0.3f64.log10(), 0.9f64.log10(), true);
+        check(1e5f64.log10(), 1.0001e5f64.log10(), true);
+        // Linear ranges, including narrow ones far from 0 and ones crossing 0.
+        let l = check(-3.0, 7.0, false);
+        assert!(l.contains(&"0".to_string()), "{l:?}");
+        check(0.95, 1.05, false);
+        check(0.8601, 0.8602, false);
+        check(-1e-7, 3e-7, false);
+        check(123456.0, 987654.0, false);
+        // Empty or reversed ranges give no ticks rather than garbage.
+        assert!(ticks(1.0, 1.0, false, 8).is_empty());
+        assert!(ticks(f64::NAN, 1.0, false, 8).is_empty());
+    }
+
+    #[test]
+    fn quadrant_shading_follows_the_factors_direction() {
+        let (xr, yr) = ((-5.0, 10.0), (-2.0, 3.0));
+        // Lower is better (sharpness): green = x < 0, y > 0; red = x > 0, y < 0 (the paper).
+        let shade = |from, to, both_improve| Shade {
+            from,
+            to,
+            both_improve,
+        };
+        let q = quadrant_rects(xr, yr, Direction::LowerIsBetter);
+        assert_eq!(q[0], shade((-5.0, 0.0), (0.0, 3.0), true));
+        assert_eq!(q[1], shade((0.0, -2.0), (10.0, 0.0), false));
+        // Higher is better (cosine similarity): green = x > 0, y > 0; red = x < 0, y < 0.
+        let q = quadrant_rects(xr, yr, Direction::HigherIsBetter);
+        assert_eq!(q[0], shade((0.0, 0.0), (10.0, 3.0), true));
+        assert_eq!(q[1], shade((-5.0, -2.0), (0.0, 0.0), false));
+    }
 }

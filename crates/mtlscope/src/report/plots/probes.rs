@@ -3,7 +3,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
-use super::{color, mean_band, runs_note, save, slug, Figure, Legend, Panel, Series};
+use super::{color, mean_band, runs_note, save, slug, spread_note, Figure, Legend, Panel, Series};
 use crate::analysis::Groups;
 
 /// The probes of Fig. 3, with axis labels.
@@ -39,7 +39,7 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                     })
                     .collect();
                 all_pos &= per_run.iter().flatten().all(|p| p.2 > 0.0);
-                let (pts, band, n) = mean_band(&per_run);
+                let (pts, band, n) = mean_band(&per_run, groups.spread);
                 if n > 0 {
                     series.push(Series::line(v.label.clone(), color(v.index), pts, band));
                 }
@@ -70,10 +70,11 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
             caption: format!(
                 "Probes {} of task {task} at each probe evaluation, against the task's \
                  full-training-set loss at the same step (log scale). Lines: mean over seeds per \
-                 step; bands: ±2σ (sample std, ddof = 1). Table: the paper's per-trajectory \
-                 aggregates (sharpness and coherence: mean of the last 20 checkpoints; Fisher \
-                 trace: mean of its 20 largest values). Runs: {}.",
+                 step; bands: {}. Tables below: the probes compared at comparable training \
+                 loss (App. B.4: Fisher trace in the early phase, sharpness and coherence at \
+                 the end of training), then footnote 6's unbinned aggregates. Runs: {}.",
                 used.join(", "),
+                spread_note(groups.spread),
                 runs_note(&vs)
             ),
         });

@@ -1,11 +1,16 @@
-//! Figure 4 of Mueller et al. 2025 (§4.2): SMTO vs UMTG quadrant plots.
+//! Figure 4 of Mueller et al. 2025 (§4.2): SMTO vs UMTG quadrant plots, shaded per factor by
+//! its better side; tasks whose generalization does not change significantly are grey.
 use std::path::Path;
 
 use anyhow::Result;
 
 use super::{color, save, slug, Figure, Panel, Series};
+use crate::analysis::factors::Direction;
 use crate::analysis::smto::SmtoRow;
 use crate::analysis::Groups;
+
+/// Grey for tasks without a significant change in generalization.
+const GREY: plotters::style::RGBColor = plotters::style::RGBColor(170, 170, 170);
 
 /// One figure per SMTO variant.
 pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figure>> {
@@ -16,44 +21,55 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
             variants.push(&r.variant);
         }
     }
+    let sym = groups.spread.symbol();
     for name in variants {
-        let vr: Vec<&SmtoRow> = rows.iter().filter(|r| r.variant == name).collect();
+        let vr: Vec<&SmtoRow> = rows
+            .iter()
+            .filter(|r| r.variant == name && r.panel)
+            .collect();
         let Some(v) = groups.variants.iter().find(|g| g.name == name) else {
             continue;
         };
-        let base = groups.variants.iter().find(|g| g.name == vr[0].baseline);
-        let mut factors: Vec<&str> = Vec::new();
-        for r in &vr {
-            if !factors.contains(&r.factor.as_str()) {
-                factors.push(&r.factor);
-            }
+        if vr.is_empty() {
+            continue;
         }
-        let tasks: Vec<&str> = {
-            let mut t: Vec<&str> = Vec::new();
-            for r in &vr {
-                if !t.contains(&r.task.as_str()) {
-                    t.push(&r.task);
+        let base = groups.variants.iter().find(|g| g.name == vr[0].baseline);
+        let mut factors: Vec<(&str, Direction)> = Vec::new();
+        for r in &vr {
+            if let Some(d) = r.direction {
+                if !factors.iter().any(|f| f.0 == r.factor) {
+                    factors.push((&r.factor, d));
                 }
             }
-            t
-        };
+        }
+        let mut tasks: Vec<(&str, bool)> = Vec::new();
+        for r in &vr {
+            if !tasks.iter().any(|t| t.0 == r.task) {
+                tasks.push((&r.task, r.generalization_significant));
+            }
+        }
         let panels: Vec<Panel> = factors
             .iter()
-            .map(|f| Panel {
+            .map(|&(f, dir)| Panel {
                 title: format!("{}: {f}", v.label),
-                x_label: format!("%Δ {f} vs UMTG (lower = better)"),
+                x_label: format!("%Δ {f} vs UMTG ({} is better)", dir.name()),
                 y_label: "%Δ top-10-val test accuracy vs UMTG".into(),
-                quadrants: true,
+                quadrants: Some(dir),
                 hlines: vec![0.0],
                 vlines: vec![0.0],
                 series: tasks
                     .iter()
                     .enumerate()
-                    .filter_map(|(k, t)| {
-                        let r = vr.iter().find(|r| r.factor == *f && r.task == *t)?;
+                    .filter_map(|(k, &(t, sig))| {
+                        let r = vr.iter().find(|r| r.factor == f && r.task == t)?;
+                        let (label, c) = if sig {
+                            (t.to_string(), color(k + 5))
+                        } else {
+                            (format!("{t} (n.s.)"), GREY)
+                        };
                         Some(Series::scatter(
-                            t.to_string(),
-                            color(k + 5),
+                            label,
+                            c,
                             vec![(r.factor_pct, r.generalization_pct)],
                             6,
                         ))
@@ -64,16 +80,27 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
             .collect();
         let stem = format!("fig4_smto_{}", slug(name));
         save(dir, &stem, &panels, 4)?;
+        let shown: Vec<&str> = tasks.iter().filter(|t| t.1).map(|t| t.0).collect();
         out.push(Figure {
             stem,
             title: format!("SMTO vs UMTG — {}", v.label),
             caption: format!(
                 "One point per task of {} (colours: tasks). x: %Δ = 100 (SMTO − UMTG)/|UMTG| of \
                  each optimization factor (minimum training loss; sharpness and coherence: mean of \
-                 the last 20 checkpoints; Fisher trace: mean of the 20 largest values), y: %Δ of \
-                 the top-10-validation test accuracy; values are seed means. Green: both improve \
-                 (x < 0, y > 0); red: both degrade. Baseline: {} ({} runs); SMTO: {} runs.",
+                 the last 20 checkpoints; Fisher trace: mean of the 20 largest values; \
+                 similarities: mean over training), y: %Δ of the top-10-validation test accuracy; \
+                 values are seed means. Each panel is shaded by its factor's better side: green \
+                 where the factor and generalization both improve, red where both degrade (for a \
+                 similarity, higher is better, so green is on the right). As in the paper, only \
+                 tasks whose generalization changes significantly (SMTO and UMTG ±2{sym} \
+                 intervals disjoint) are coloured: {}; the others are grey, marked (n.s.). \
+                 Baseline: {} ({} runs); SMTO: {} runs.",
                 v.label,
+                if shown.is_empty() {
+                    "none here".to_string()
+                } else {
+                    shown.join(", ")
+                },
                 base.map(|b| b.label.as_str()).unwrap_or("?"),
                 base.map(|b| b.runs.len()).unwrap_or(0),
                 v.runs.len()

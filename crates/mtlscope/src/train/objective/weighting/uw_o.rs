@@ -1,6 +1,6 @@
 //! UW-O (Elich et al. 2024, §4): uncertainty weighting with each σ_k² at its analytic optimum
 //! σ_k² = L_k, i.e. weights w_k = 1/(2 L_k) under a stop-gradient (Kendall's convention,
-//! FORMULAS.md). Stateless.
+//! docs/formulas.md, "Multi-task update"). Stateless.
 
 use anyhow::Result;
 use std::collections::HashMap;
