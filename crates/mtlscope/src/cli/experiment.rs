@@ -17,17 +17,62 @@ use crate::experiment::plan::{
     SelectMetric, SelectionConfig, Stage, SweepState, BASE_FILE, PLAN_FILE,
 };
 use crate::experiment::runner::{RunOutcome, Runner, RunnerOptions};
+use crate::experiment::slurm;
 use crate::experiment::store::{load_run, read_status, Split};
+
+/// Where the runs of an experiment execute.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Launcher {
+    /// Parallel `mtlscope train` processes on this machine (`--jobs`).
+    Local,
+    /// One Slurm job array (`sbatch`), at most `--jobs` elements at once; returns once
+    /// submitted (`--wait` blocks). Settings from the config's `[slurm]` table.
+    Slurm,
+}
+
+/// `experiment status` / `experiment cancel`.
+#[derive(Debug, clap::Subcommand)]
+pub enum Action {
+    /// Every run's state (queued, running, completed, failed, diverged, interrupted, new),
+    /// from the run directories and, for Slurm experiments, the scheduler.
+    Status {
+        /// Experiment directory.
+        exp_dir: PathBuf,
+    },
+    /// Cancel this experiment's queued Slurm elements (`--running`: running ones too; they
+    /// checkpoint and resume on re-submission).
+    Cancel {
+        /// Experiment directory.
+        exp_dir: PathBuf,
+        /// Also stop the running elements.
+        #[arg(long)]
+        running: bool,
+    },
+}
 
 /// Arguments of `mtlscope experiment`.
 #[derive(Debug, clap::Args)]
+#[command(args_conflicts_with_subcommands = true, subcommand_negates_reqs = true)]
 pub struct Args {
+    /// `status` or `cancel` an experiment instead of running it.
+    #[command(subcommand)]
+    pub action: Option<Action>,
     /// Experiment config (TOML).
-    #[arg(long)]
-    pub config: PathBuf,
+    #[arg(long, required = true)]
+    pub config: Option<PathBuf>,
     /// Experiment directory (plan.json, base.toml, runs/, logs/).
+    #[arg(long, required = true)]
+    pub out: Option<PathBuf>,
+    /// Where the runs execute.
+    #[arg(long, value_enum, default_value = "local")]
+    pub launcher: Launcher,
+    /// With `--launcher slurm`: wait until the submitted elements have left the queue.
     #[arg(long)]
-    pub out: PathBuf,
+    pub wait: bool,
+    /// With `--launcher slurm`: this invocation is the controller job that submits the final
+    /// stage after the sweep's array (internal).
+    #[arg(long, hide = true)]
+    pub controller: bool,
     /// Parallel training processes [default: number of cores]; each gets
     /// max(1, cores / jobs) libtorch threads.
     #[arg(long)]
@@ -50,8 +95,32 @@ pub struct Args {
 
 /// Run `mtlscope experiment`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let text = std::fs::read_to_string(&args.config)
-        .with_context(|| format!("reading {}", args.config.display()))?;
+    match &args.action {
+        Some(Action::Status { exp_dir }) => return status(exp_dir),
+        Some(Action::Cancel { exp_dir, running }) => {
+            let jobs = slurm::cancel(exp_dir, *running)?;
+            eprintln!(
+                "experiment: asked Slurm to cancel the {} elements of job(s) {}",
+                if *running {
+                    "queued and running"
+                } else {
+                    "queued"
+                },
+                if jobs.is_empty() {
+                    "(none submitted)".to_string()
+                } else {
+                    jobs.join(", ")
+                }
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        None => {}
+    }
+    let (Some(config), Some(out)) = (args.config.clone(), args.out.clone()) else {
+        anyhow::bail!("--config and --out are required");
+    };
+    let text = std::fs::read_to_string(&config)
+        .with_context(|| format!("reading {}", config.display()))?;
     let (exp_sets, run_sets): (Vec<String>, Vec<String>) =
         args.set.iter().cloned().partition(|s| {
             ["experiment.", "selection.", "grid.", "sweep."]
@@ -59,7 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                 .any(|p| s.starts_with(p))
         });
     let text = ExperimentConfig::apply_sets(&text, &exp_sets)?;
-    let mut cfg = ExperimentConfig::from_text(&text, &args.config)?;
+    let mut cfg = ExperimentConfig::from_text(&text, &config)?;
     for s in &run_sets {
         let (k, v) = parse_set(s)?;
         ensure!(
@@ -73,16 +142,16 @@ pub fn run(args: Args) -> Result<ExitCode> {
         cfg.experiment.set.insert(k, v);
     }
 
-    let cfg_dir = args.config.parent().unwrap_or(Path::new("."));
+    let cfg_dir = config.parent().unwrap_or(Path::new("."));
     let base_src = cfg_dir.join(&cfg.experiment.base);
     let base_text = std::fs::read_to_string(&base_src)
         .with_context(|| format!("reading base run config {}", base_src.display()))?;
     toml::from_str::<toml::Table>(&base_text)
         .with_context(|| format!("parsing base run config {}", base_src.display()))?;
-    let exp_dir = &args.out;
+    let exp_dir = &out;
     let mut plan = cfg
         .expand(BASE_FILE)
-        .with_context(|| format!("expanding {}", args.config.display()))?;
+        .with_context(|| format!("expanding {}", config.display()))?;
     let previous = if exp_dir.join(PLAN_FILE).exists() {
         Some(Plan::load(exp_dir)?)
     } else {
@@ -115,10 +184,13 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("writing {}", base_dst.display()))?;
     plan.save(exp_dir)?;
 
-    let program = match args.trainer {
-        Some(p) => p,
+    let program = match &args.trainer {
+        Some(p) => p.clone(),
         None => std::env::current_exe().context("locating the mtlscope executable")?,
     };
+    if args.launcher == Launcher::Slurm {
+        return run_slurm(&args, &cfg, plan, exp_dir, program);
+    }
     let mut opts = RunnerOptions::new(program, args.jobs);
     opts.device = args.device;
     let (jobs, threads) = (opts.jobs, opts.threads);
@@ -199,6 +271,197 @@ pub fn run(args: Args) -> Result<ExitCode> {
     } else {
         ExitCode::FAILURE
     })
+}
+
+/// `experiment status`: one line per run, then the count per state.
+fn status(exp_dir: &Path) -> Result<ExitCode> {
+    let plan = Plan::load(exp_dir)?;
+    let states = slurm::status(&plan, exp_dir)?;
+    let mut counts: std::collections::BTreeMap<&str, usize> = Default::default();
+    for s in &states {
+        println!(
+            "{:<44} {:<12} {}",
+            s.id,
+            s.state,
+            s.element.as_deref().unwrap_or("")
+        );
+        *counts.entry(s.state.as_str()).or_default() += 1;
+    }
+    let summary: Vec<String> = counts.iter().map(|(k, v)| format!("{v} {k}")).collect();
+    println!("{} runs: {}", states.len(), summary.join(", "));
+    Ok(ExitCode::SUCCESS)
+}
+
+/// `--launcher slurm`: submits the runs still to do as one job array. A two-stage plan whose
+/// sweep is not settled gets a controller job, run by Slurm once the sweep's elements have
+/// ended, that selects and submits the final stage (no polling from a login shell).
+fn run_slurm(
+    args: &Args,
+    cfg: &ExperimentConfig,
+    plan: Plan,
+    exp_dir: &Path,
+    program: PathBuf,
+) -> Result<ExitCode> {
+    let sl = &cfg.slurm;
+    sl.validate()?;
+    let mut opts = RunnerOptions::new(program.clone(), Some(1));
+    opts.threads = sl.threads() as usize;
+    opts.device = if sl.gpus.unwrap_or(0) > 0 {
+        Some("cuda".into())
+    } else {
+        args.device.clone()
+    };
+    let runner = Runner::new(opts);
+    let max_parallel = args.jobs.unwrap_or(plan.runs.len().max(1));
+    let two_stage = plan.is_two_stage();
+    let mut submitted_jobs = Vec::new();
+    let report = |what: &str, s: &slurm::Submission| {
+        eprintln!(
+            "experiment `{}`{what}: {} submitted{}, {} already finished, {} still in the queue",
+            plan.name,
+            s.submitted.len(),
+            s.job_id
+                .as_ref()
+                .map(|j| format!(" as Slurm job array {j}"))
+                .unwrap_or_default(),
+            s.done.len(),
+            s.in_queue.len()
+        );
+    };
+    let first = stage_plan(
+        &plan,
+        if two_stage {
+            Stage::Sweep
+        } else {
+            Stage::Final
+        },
+    );
+    if !args.controller {
+        let s = slurm::submit(&first, exp_dir, &runner, sl, max_parallel, None)?;
+        report(if two_stage { ", stage 1 (sweep)" } else { "" }, &s);
+        submitted_jobs.extend(s.job_id.clone());
+    }
+    if two_stage {
+        let second = stage_plan(&plan, Stage::Final);
+        if !second.runs.is_empty() {
+            let s = slurm::submit(&second, exp_dir, &runner, sl, max_parallel, None)?;
+            report(", stage 2 (final, selected)", &s);
+            submitted_jobs.extend(s.job_id.clone());
+        }
+        let all_selected = plan
+            .variants
+            .iter()
+            .all(|v| plan.protocol.selected.iter().any(|s| s.variant == v.name));
+        if !all_selected && !args.controller {
+            let ledger = slurm::JobLedger::load(exp_dir)?;
+            let after: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+            let job = submit_controller(args, exp_dir, &program, &after)?;
+            eprintln!(
+                "experiment: controller job {job} submits the final stage once the sweep's elements end"
+            );
+        }
+    }
+    if args.wait {
+        // The controller's own submissions land in the ledger; wait until nothing is queued.
+        loop {
+            slurm::wait(exp_dir, std::time::Duration::from_secs(1))?;
+            let ledger = slurm::JobLedger::load(exp_dir)?;
+            let jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+            if slurm::queue_states(&jobs)?.is_empty() && !controller_pending(exp_dir)? {
+                break;
+            }
+            std::thread::sleep(std::time::Duration::from_secs(1));
+        }
+        let states = slurm::status(&Plan::load(exp_dir)?, exp_dir)?;
+        let bad: Vec<&slurm::RunState> = states.iter().filter(|s| s.state != "completed").collect();
+        for s in &bad {
+            eprintln!("  {}: {}", s.id, s.state);
+        }
+        eprintln!("next: mtlscope report {}", exp_dir.display());
+        return Ok(if bad.is_empty() {
+            ExitCode::SUCCESS
+        } else {
+            ExitCode::FAILURE
+        });
+    }
+    eprintln!(
+        "next: mtlscope experiment status {0}; when done, mtlscope report {0}",
+        exp_dir.display()
+    );
+    Ok(ExitCode::SUCCESS)
+}
+
+/// The controller job: `mtlscope experiment ... --launcher slurm --controller` after `after`.
+fn submit_controller(
+    args: &Args,
+    exp_dir: &Path,
+    program: &Path,
+    after: &[String],
+) -> Result<String> {
+    let config = std::path::absolute(args.config.as_ref().expect("checked"))?;
+    let out = std::path::absolute(exp_dir)?;
+    let mut cmd = vec![
+        program.display().to_string(),
+        "experiment".into(),
+        "--config".into(),
+        config.display().to_string(),
+        "--out".into(),
+        out.display().to_string(),
+        "--launcher".into(),
+        "slurm".into(),
+        "--controller".into(),
+    ];
+    if let Some(j) = args.jobs {
+        cmd.extend(["--jobs".into(), j.to_string()]);
+    }
+    for s in &args.set {
+        cmd.extend(["--set".into(), s.clone()]);
+    }
+    let quoted: Vec<String> = cmd
+        .iter()
+        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
+        .collect();
+    let o = std::process::Command::new("sbatch")
+        .args([
+            "--parsable",
+            "--job-name=mtlscope-controller",
+            "--cpus-per-task=1",
+            &format!(
+                "--output={}",
+                out.join("logs").join("slurm-controller-%j.out").display()
+            ),
+            &format!("--dependency=afterany:{}", after.join(":")),
+            "--wrap",
+            &quoted.join(" "),
+        ])
+        .output()
+        .context("running sbatch for the controller job")?;
+    anyhow::ensure!(
+        o.status.success(),
+        "sbatch (controller) failed: {}",
+        String::from_utf8_lossy(&o.stderr).trim()
+    );
+    let id = String::from_utf8_lossy(&o.stdout)
+        .trim()
+        .split(';')
+        .next()
+        .unwrap_or("")
+        .to_string();
+    std::fs::write(out.join("slurm").join("controller"), &id)?;
+    Ok(id)
+}
+
+/// Whether the controller job recorded in EXP_DIR/slurm/controller is still queued or running.
+fn controller_pending(exp_dir: &Path) -> Result<bool> {
+    let p = exp_dir.join("slurm").join("controller");
+    let Ok(id) = std::fs::read_to_string(&p) else {
+        return Ok(false);
+    };
+    let o = std::process::Command::new("squeue")
+        .args(["-h", "-o", "%i", "-j", id.trim()])
+        .output()
+        .context("running squeue")?;
+    Ok(!String::from_utf8_lossy(&o.stdout).trim().is_empty())
 }
 
 /// The plan restricted to one stage's runs (what the runner executes).
@@ -290,6 +553,8 @@ fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepSt
                 metric(sel),
                 aggregate(sel),
                 sel.tasks.as_deref(),
+                // The top-10 checkpoints are ranked by the selection metric itself.
+                metric(sel),
             )),
             Err(e) => {
                 eprintln!(

@@ -44,6 +44,14 @@
 //! values = [4]
 //! reason = "25,000 steps per epoch do not fit the CPU budget"
 //!
+//! [slurm]                              # optional, for --launcher slurm
+//! partition = "cpu"                    # --partition
+//! time = "04:00:00"                    # --time
+//! cpus_per_task = 2                    # --cpus-per-task, also the run's threads
+//! mem = "8G"                           # --mem
+//! gpus = 0                             # --gres=gpu:N (N > 0: runs use --device cuda)
+//! extra = ["--account=abc"]            # more #SBATCH lines
+//!
 //! [[variant]]
 //! name = "mtl_fashion2"
 //! label = "MTL: fashion1 + fashion2"   # optional, for legends
@@ -73,6 +81,9 @@ pub struct ExperimentConfig {
     /// `[[omitted]]`: values of the reference grid left out of `[grid]`, with the reason.
     #[serde(default)]
     pub omitted: Vec<OmittedConfig>,
+    /// `[slurm]`: what each job-array element asks of the scheduler (`--launcher slurm`).
+    #[serde(default)]
+    pub slurm: crate::experiment::slurm::SlurmConfig,
     /// `[[variant]]`.
     #[serde(default, rename = "variant")]
     pub variants: Vec<VariantConfig>,
