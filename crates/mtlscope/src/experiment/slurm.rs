@@ -377,7 +377,13 @@ pub fn status(plan: &Plan, exp_dir: &Path) -> Result<Vec<RunState>> {
 /// asked.
 pub fn cancel(exp_dir: &Path, running: bool) -> Result<Vec<String>> {
     let ledger = JobLedger::load(exp_dir)?;
-    let jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    let all: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    // Only arrays still in the queue: scancel fails on ids that have left it.
+    let queued = queue_states(&all)?;
+    let jobs: Vec<String> = all
+        .into_iter()
+        .filter(|j| queued.keys().any(|e| e.split('_').next() == Some(j.as_str())))
+        .collect();
     if jobs.is_empty() {
         return Ok(jobs);
     }
