@@ -337,6 +337,8 @@ fn report_gives_known_numbers_and_valid_figures() {
     }
 }
 
+/// A run with an unreadable trajectory is skipped (the report covers the rest) and the warning
+/// names its file and row.
 #[test]
 fn malformed_csv_names_the_file() {
     let tmp = tempfile::tempdir().unwrap();
@@ -354,11 +356,16 @@ fn malformed_csv_names_the_file() {
         .output()
         .unwrap();
     let err = String::from_utf8_lossy(&o.stderr);
-    assert!(!o.status.success());
+    assert!(o.status.success(), "{err}");
     assert!(
         err.contains("runs/mtl_ab/seed2/trajectory.csv") && err.contains("row 2"),
         "{err}"
     );
+    // The other two MTL seeds are still reported.
+    let runs = read_csv(&exp.join("report/tables/runs.csv"));
+    let used = |id: &str| runs.iter().find(|r| r["run_id"] == id).unwrap()["used"].clone();
+    assert_eq!(used("mtl_ab/seed1"), "true");
+    assert_eq!(used("mtl_ab/seed2"), "false");
 }
 
 #[test]

@@ -79,8 +79,13 @@ pub struct Groups<'a> {
 impl<'a> Groups<'a> {
     /// Select per variant the grid point with the best mean selection score over seeds
     /// (Mueller et al. §2.2: hyper-parameters "based on the best validation performance"), and
-    /// group the completed runs of that point. `spread` sets every interval's ±.
-    pub fn build(data: &'a ExperimentData, spread: Spread) -> Result<Self> {
+    /// group the completed runs of that point; intervals are the paper's ±2σ.
+    pub fn build(data: &'a ExperimentData) -> Result<Self> {
+        Self::build_with(data, Spread::Std)
+    }
+
+    /// [`Groups::build`] with every interval's ± chosen (`--spread`).
+    pub fn build_with(data: &'a ExperimentData, spread: Spread) -> Result<Self> {
         let sel = &data.plan.selection;
         let metric = selection_metric(sel.metric);
         let agg = match sel.aggregate {
@@ -90,7 +95,7 @@ impl<'a> Groups<'a> {
         };
         let score = |pr: &crate::experiment::plan::PlannedRun| -> Option<f64> {
             let run = data.runs.iter().find(|r| r.id == pr.id)?;
-            run_score(run, metric, agg, sel.tasks.as_deref(), metric)
+            run_score(run, metric, agg, sel.tasks.as_deref())
         };
         let selections = select(&data.plan, metric.higher_is_better(), score);
         let mut variants = Vec::new();
@@ -188,19 +193,18 @@ pub fn score_tasks<'r>(run_tasks: &'r [String], tasks: Option<&[String]>) -> Vec
     }
 }
 
-/// Selection score of one run: the aggregate of the selection metric, averaged over
-/// [`score_tasks`]; `rank` fixes the top-10 checkpoints.
+/// Selection score of one run: the aggregate of the selection metric `metric`, averaged over
+/// [`score_tasks`]; `metric` also ranks the top-10 checkpoints (it is the selection metric).
 pub fn run_score(
     run: &RunData,
     metric: Metric,
     agg: Aggregate,
     tasks: Option<&[String]>,
-    rank: Metric,
 ) -> Option<f64> {
     let names = score_tasks(&run.tasks, tasks);
     let vals: Vec<f64> = names
         .iter()
-        .filter_map(|t| metric_aggregate(run, t, metric, agg, rank))
+        .filter_map(|t| metric_aggregate(run, t, metric, agg, metric))
         .collect();
     if vals.is_empty() || vals.len() < names.len() {
         return None;

@@ -158,7 +158,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
             ex.join("; ")
         );
     }
-    let groups = Groups::build(&data, opts.spread)?;
+    let groups = Groups::build_with(&data, opts.spread)?;
     let mut warnings: Vec<String> = data
         .excluded
         .iter()
