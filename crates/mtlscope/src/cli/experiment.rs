@@ -553,8 +553,6 @@ fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepSt
                 metric(sel),
                 aggregate(sel),
                 sel.tasks.as_deref(),
-                // The top-10 checkpoints are ranked by the selection metric itself.
-                metric(sel),
             )),
             Err(e) => {
                 eprintln!(
