@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod experiment;
+pub mod export;
 pub mod hypervolume;
 pub mod methods;
 pub mod report;
@@ -37,6 +38,9 @@ pub enum Command {
     Methods(methods::Args),
     /// Exact hypervolume of a point set (minimisation) w.r.t. a reference point.
     Hypervolume(hypervolume::Args),
+    /// Write what a run starts from (split, labels, initial weights, batches) for an
+    /// independent implementation (scripts/pytorch_reference.py).
+    Export(export::Args),
 }
 
 impl Command {
@@ -50,6 +54,7 @@ impl Command {
             Command::Hypervolume(a) => hypervolume::run(a),
             Command::Experiment(a) => experiment::run(a),
             Command::Report(a) => report::run(a),
+            Command::Export(a) => export::run(a),
         }
     }
 }
