@@ -214,7 +214,7 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
         cfg.train.eval_every
     };
     let eval_steps: Vec<usize> = (0..=total)
-        .filter(|s| s % eval_every == 0 || *s == total)
+        .filter(|s| s.is_multiple_of(eval_every) || *s == total)
         .collect();
     std::fs::write(out.join("config.toml"), cfg.to_toml())
         .with_context(|| format!("writing {}", out.join("config.toml").display()))?;
