@@ -326,6 +326,9 @@ def train_one(export_dir, out_dir, opts):
     obj = cfg["objective"]
     if obj["kind"] != "umtg":
         raise BadInput(f"objective.kind `{obj['kind']}`: the reference trains the UMTG only")
+    if cfg["train"].get("eval_schedule", "epoch") != "epoch":
+        # The export's eval_steps follow the regular grid (step 0, every eval_every, the last).
+        raise BadInput(f"train.eval_schedule `{cfg['train']['eval_schedule']}`: only `epoch` is exported")
     tasks = [t["name"] for t in man["tasks"]]
     seed = cfg["train"]["seed"] if opts.seed is None else opts.seed
     total = man["total_steps"]
