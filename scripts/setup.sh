@@ -24,6 +24,18 @@ if [ ${#need[@]} -gt 0 ]; then
   DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq "${need[@]}"
 fi
 
+# A one-node Slurm cluster for the `--launcher slurm` test (scripts/slurm_local.sh starts it).
+slurm=()
+for b in slurmctld:slurmctld slurmd:slurmd sbatch:slurm-client munged:munge; do
+  command -v "${b%%:*}" >/dev/null 2>&1 || [ -x "/usr/sbin/${b%%:*}" ] || slurm+=("${b##*:}")
+done
+if [ ${#slurm[@]} -gt 0 ]; then
+  echo "setup: installing Debian packages ${slurm[*]}"
+  SUDO=""; [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  [ ${#need[@]} -gt 0 ] || $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${slurm[@]}"
+fi
+
 torch_dir() { "$VENV/bin/python" - <<'PY' 2>/dev/null
 import importlib.util, os
 spec = importlib.util.find_spec("torch")

@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod experiment;
+pub mod export;
 pub mod hypervolume;
 pub mod methods;
 pub mod report;
@@ -40,6 +41,9 @@ pub enum Command {
     Hypervolume(hypervolume::Args),
     /// Toy studies in pure f64: `cagrad` (optimizer/aggregator grid), `invariance` (loss scales).
     Toy(toy::Args),
+    /// Write what a run starts from (split, labels, initial weights, batches) for an
+    /// independent implementation (scripts/pytorch_reference.py).
+    Export(export::Args),
 }
 
 impl Command {
@@ -54,6 +58,7 @@ impl Command {
             Command::Experiment(a) => experiment::run(a),
             Command::Report(a) => report::run(a),
             Command::Toy(a) => toy::run(a),
+            Command::Export(a) => export::run(a),
         }
     }
 }

@@ -126,7 +126,7 @@ fn read_pair(dir: &std::path::Path, images: &str, labels: &str) -> Result<Raw> {
 }
 
 /// Mean and standard deviation of the pixels (scaled to [0, 1]) of the given images.
-fn pixel_stats(images: &IdxArray, rows: &[usize]) -> (f64, f64) {
+pub fn pixel_stats(images: &IdxArray, rows: &[usize]) -> (f64, f64) {
     let d = images.dims[1] * images.dims[2];
     let (mut s, mut s2, mut n) = (0.0f64, 0.0f64, 0usize);
     for &r in rows {

@@ -382,7 +382,11 @@ pub fn cancel(exp_dir: &Path, running: bool) -> Result<Vec<String>> {
     let queued = queue_states(&all)?;
     let jobs: Vec<String> = all
         .into_iter()
-        .filter(|j| queued.keys().any(|e| e.split('_').next() == Some(j.as_str())))
+        .filter(|j| {
+            queued
+                .keys()
+                .any(|e| e.split('_').next() == Some(j.as_str()))
+        })
         .collect();
     if jobs.is_empty() {
         return Ok(jobs);
