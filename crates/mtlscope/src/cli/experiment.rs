@@ -354,7 +354,7 @@ fn run_slurm(
             .all(|v| plan.protocol.selected.iter().any(|s| s.variant == v.name));
         if !all_selected && !args.controller {
             let ledger = slurm::JobLedger::load(exp_dir)?;
-            let after: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+            let after: Vec<String> = ledger.job_ids();
             let job = submit_controller(args, exp_dir, &program, &after)?;
             eprintln!(
                 "experiment: controller job {job} submits the final stage once the sweep's elements end"
@@ -366,7 +366,7 @@ fn run_slurm(
         loop {
             slurm::wait(exp_dir, std::time::Duration::from_secs(1))?;
             let ledger = slurm::JobLedger::load(exp_dir)?;
-            let jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+            let jobs: Vec<String> = ledger.job_ids();
             if slurm::queue_states(&jobs)?.is_empty() && !controller_pending(exp_dir)? {
                 break;
             }
@@ -417,10 +417,7 @@ fn submit_controller(
     for s in &args.set {
         cmd.extend(["--set".into(), s.clone()]);
     }
-    let quoted: Vec<String> = cmd
-        .iter()
-        .map(|a| format!("'{}'", a.replace('\'', r"'\''")))
-        .collect();
+    let quoted: Vec<String> = cmd.iter().map(|a| slurm::sh(a)).collect();
     let o = std::process::Command::new("sbatch")
         .args([
             "--parsable",
@@ -457,11 +454,7 @@ fn controller_pending(exp_dir: &Path) -> Result<bool> {
     let Ok(id) = std::fs::read_to_string(&p) else {
         return Ok(false);
     };
-    let o = std::process::Command::new("squeue")
-        .args(["-h", "-o", "%i", "-j", id.trim()])
-        .output()
-        .context("running squeue")?;
-    Ok(!String::from_utf8_lossy(&o.stdout).trim().is_empty())
+    Ok(!slurm::queue_states(&[id.trim().to_string()])?.is_empty())
 }
 
 /// The plan restricted to one stage's runs (what the runner executes).

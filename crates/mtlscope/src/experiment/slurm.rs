@@ -107,6 +107,11 @@ impl JobLedger {
         crate::train::store::write_atomic(&p, serde_json::to_string_pretty(self)?.as_bytes())
     }
 
+    /// The job ids of every submitted array, oldest first.
+    pub fn job_ids(&self) -> Vec<String> {
+        self.jobs.iter().map(|j| j.job_id.clone()).collect()
+    }
+
     /// The latest (job id, index) that ran or runs each run id.
     pub fn latest(&self) -> BTreeMap<String, (String, usize)> {
         let mut out = BTreeMap::new();
@@ -140,7 +145,7 @@ pub fn queue_states(jobs: &[String]) -> Result<BTreeMap<String, String>> {
 }
 
 /// Quotes `s` for a POSIX shell.
-fn sh(s: &str) -> String {
+pub fn sh(s: &str) -> String {
     format!("'{}'", s.replace('\'', r"'\''"))
 }
 
@@ -173,7 +178,7 @@ pub fn submit(
         std::path::absolute(exp_dir).with_context(|| format!("resolving {}", exp_dir.display()))?;
     let mut ledger = JobLedger::load(&exp_dir)?;
     let latest = ledger.latest();
-    let queued_jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    let queued_jobs: Vec<String> = ledger.job_ids();
     let states = queue_states(&queued_jobs)?;
     let mut sub = Submission {
         job_id: None,
@@ -338,7 +343,7 @@ pub struct RunState {
 pub fn status(plan: &Plan, exp_dir: &Path) -> Result<Vec<RunState>> {
     let ledger = JobLedger::load(exp_dir)?;
     let latest = ledger.latest();
-    let jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    let jobs: Vec<String> = ledger.job_ids();
     let states = if jobs.is_empty() {
         BTreeMap::new()
     } else {
@@ -377,7 +382,7 @@ pub fn status(plan: &Plan, exp_dir: &Path) -> Result<Vec<RunState>> {
 /// asked.
 pub fn cancel(exp_dir: &Path, running: bool) -> Result<Vec<String>> {
     let ledger = JobLedger::load(exp_dir)?;
-    let all: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    let all: Vec<String> = ledger.job_ids();
     // Only arrays still in the queue: scancel fails on ids that have left it.
     let queued = queue_states(&all)?;
     let jobs: Vec<String> = all
@@ -412,7 +417,7 @@ pub fn cancel(exp_dir: &Path, running: bool) -> Result<Vec<String>> {
 /// tests and interactive use; a cluster workflow submits and leaves).
 pub fn wait(exp_dir: &Path, poll: std::time::Duration) -> Result<()> {
     let ledger = JobLedger::load(exp_dir)?;
-    let jobs: Vec<String> = ledger.jobs.iter().map(|j| j.job_id.clone()).collect();
+    let jobs: Vec<String> = ledger.job_ids();
     while !queue_states(&jobs)?.is_empty() {
         std::thread::sleep(poll);
     }

@@ -316,7 +316,10 @@ impl Run {
     /// Saves parameters, optimizer and objective state. Parameters that are no longer finite
     /// are a [`Divergence`]: the last checkpoint stays the last finite one.
     fn checkpoint(&mut self, step: usize, wall: f64) -> Result<()> {
-        if let Some(name) = first_non_finite(&self.net.named_params()) {
+        let named = self.net.named_params();
+        let values: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
+        if let Some(i) = first_non_finite(&values) {
+            let name = &named[i].0;
             return Err(Divergence(format!(
                 "diverged: parameter `{name}` is not finite after step {step} (epoch {:.3}); last checkpoint kept",
                 self.epoch(step)
@@ -464,12 +467,8 @@ impl Run {
                 let task = &self.tasks[k].name;
                 return Err(diverged(format!("loss of task `{task}` is {}", losses[k])).into());
             }
-            let pairs: Vec<(String, Tensor)> = names
-                .iter()
-                .zip(&out.grads)
-                .map(|(n, g)| (n.clone(), g.shallow_clone()))
-                .collect();
-            if let Some(name) = first_non_finite(&pairs) {
+            if let Some(i) = first_non_finite(&out.grads) {
+                let name = &names[i];
                 return Err(
                     diverged(format!("the gradient of parameter `{name}` is not finite")).into(),
                 );
@@ -511,14 +510,13 @@ impl Run {
     }
 }
 
-/// The name of the first tensor holding a NaN or infinity, if any (one reduction per tensor,
-/// one copy to the host).
-fn first_non_finite(tensors: &[(String, Tensor)]) -> Option<String> {
+/// The index of the first tensor holding a NaN or infinity, if any (one reduction per
+/// tensor, one copy to the host).
+fn first_non_finite(tensors: &[Tensor]) -> Option<usize> {
     if tensors.is_empty() {
         return None;
     }
-    let flags: Vec<Tensor> =
-        tch::no_grad(|| tensors.iter().map(|(_, t)| t.isfinite().all()).collect());
+    let flags: Vec<Tensor> = tch::no_grad(|| tensors.iter().map(|t| t.isfinite().all()).collect());
     let ok: Vec<bool> = Vec::try_from(Tensor::stack(&flags, 0).to_device(Device::Cpu)).ok()?;
-    ok.iter().position(|f| !f).map(|i| tensors[i].0.clone())
+    ok.iter().position(|f| !f)
 }

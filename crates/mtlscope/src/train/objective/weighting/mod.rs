@@ -300,7 +300,8 @@ impl Objective for Weighted {
     fn step(&mut self, net: &MultiTaskNet, batches: &[Batch], step: usize) -> Result<StepOutput> {
         let losses = forward_losses(net, batches);
         // Before the weighting sees them: log-losses and ratios of NaN fail as bad input.
-        check_finite(&Tensor::stack(&losses, 0).detach(), "loss")?;
+        let stacked = Tensor::stack(&losses, 0).detach();
+        check_finite(&stacked, "loss")?;
         let ctx = Ctx {
             net,
             step,
@@ -313,7 +314,7 @@ impl Objective for Weighted {
         let mut grads = Tensor::run_backward(&[&total], &inputs, false, false);
         let extra_grads = grads.split_off(params.len());
         self.inner.update(&extra_grads);
-        let losses = Tensor::stack(&losses, 0).detach();
+        let losses = stacked;
         let log = self.log_every > 0 && (step + 1).is_multiple_of(self.log_every);
         let quantities = if log {
             weights
