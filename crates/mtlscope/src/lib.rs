@@ -14,5 +14,6 @@ pub mod experiment;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod task;
 pub mod toy;
 pub mod train;

@@ -20,7 +20,8 @@ use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, Pr
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
 use crate::probe::ProbeSet;
-use crate::train::objective::{self, task_loss, weighting};
+use crate::task::multiclass::cross_entropy as task_loss;
+use crate::train::objective::{self, weighting};
 use crate::train::optim;
 use crate::train::sampler::{self, Sampler};
 

@@ -41,6 +41,14 @@ impl Split {
     }
 }
 
+/// One task's training batch.
+pub struct Batch {
+    /// Inputs.
+    pub x: Tensor,
+    /// Labels.
+    pub y: Tensor,
+}
+
 /// A task: its name, number of classes and its three splits.
 #[derive(Debug)]
 pub struct TaskData {

@@ -263,7 +263,7 @@ pub fn batch_grad(
     if !shared_only {
         params.extend(net.head_params(k));
     }
-    let loss = crate::train::objective::task_loss(&net.logits(k, x, false), y);
+    let loss = crate::task::multiclass::cross_entropy(&net.logits(k, x, false), y);
     crate::aggregate::jacobian::flatten(&Tensor::run_backward(&[loss], &params, false, false))
 }
 

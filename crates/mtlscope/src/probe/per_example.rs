@@ -253,7 +253,7 @@ mod tests {
     use super::*;
     use crate::aggregate::jacobian::flatten;
     use crate::config::ModelConfig;
-    use crate::train::objective::task_loss;
+    use crate::task::multiclass::cross_entropy as task_loss;
     use tch::Device;
 
     fn nets() -> Vec<(EncoderKind, MultiTaskNet, [i64; 3])> {

@@ -26,7 +26,7 @@ use tch::{Kind, Tensor};
 
 use super::{Probe, ProbeContext, ProbeRow};
 use crate::config::ProbesConfig;
-use crate::train::objective::task_loss;
+use crate::task::multiclass::cross_entropy as task_loss;
 
 /// The sharpness probe.
 pub struct Sharpness {

@@ -3,7 +3,7 @@
 
 use tch::Kind;
 
-use super::objective::task_loss;
+use crate::task::multiclass::cross_entropy as task_loss;
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
 

@@ -15,14 +15,8 @@ use tch::Tensor;
 
 use crate::config::{ObjectiveConfig, ObjectiveKind};
 use crate::model::MultiTaskNet;
-
-/// One task's training batch.
-pub struct Batch {
-    /// Inputs.
-    pub x: Tensor,
-    /// Labels.
-    pub y: Tensor,
-}
+pub use crate::data::Batch;
+use crate::task::multiclass::cross_entropy as task_loss;
 
 /// A per-step quantity worth plotting (weights, norms, cosines), written to `steps.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -150,11 +144,6 @@ pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Resu
         ObjectiveKind::Umtg => {}
     }
     Ok(())
-}
-
-/// Mean cross-entropy of task `k`'s logits (the task loss L_k of Mueller et al., §2.1).
-pub fn task_loss(logits: &Tensor, y: &Tensor) -> Tensor {
-    logits.cross_entropy_for_logits(y)
 }
 
 /// Per-task losses, one encoder pass per task's batch. Measured on LeNet, 3 tasks × 128, 2
