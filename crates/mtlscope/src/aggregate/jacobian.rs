@@ -7,8 +7,8 @@
 
 use tch::Tensor;
 
-use crate::model::MultiTaskNet;
 use crate::data::Batch;
+use crate::model::MultiTaskNet;
 use crate::task::multiclass::cross_entropy as task_loss;
 
 /// Per-task losses, the Jacobian of the shared parameters and the heads' gradients.

@@ -7,3 +7,13 @@ use tch::Tensor;
 pub fn cross_entropy(logits: &Tensor, y: &Tensor) -> Tensor {
     logits.cross_entropy_for_logits(y)
 }
+
+use super::{Direction, MetricSpec};
+
+/// The metrics a multi-class task reports: its training loss (mean cross-entropy) and accuracy.
+pub fn metrics() -> Vec<MetricSpec> {
+    vec![
+        MetricSpec::new("loss", Direction::Lower),
+        MetricSpec::new("accuracy", Direction::Higher),
+    ]
+}

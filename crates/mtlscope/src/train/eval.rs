@@ -3,9 +3,9 @@
 
 use tch::Kind;
 
-use crate::task::multiclass::cross_entropy as task_loss;
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
+use crate::task::multiclass::cross_entropy as task_loss;
 
 /// The splits evaluated, in CSV order.
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];

@@ -14,8 +14,8 @@ use std::collections::HashMap;
 use tch::Tensor;
 
 use crate::config::{ObjectiveConfig, ObjectiveKind};
-use crate::model::MultiTaskNet;
 pub use crate::data::Batch;
+use crate::model::MultiTaskNet;
 use crate::task::multiclass::cross_entropy as task_loss;
 
 /// A per-step quantity worth plotting (weights, norms, cosines), written to `steps.csv`.
