@@ -14,6 +14,7 @@ pub mod experiment;
 pub mod model;
 pub mod probe;
 pub mod report;
+pub mod resolve;
 pub mod task;
 pub mod toy;
 pub mod train;

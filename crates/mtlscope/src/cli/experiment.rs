@@ -148,6 +148,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("reading base run config {}", base_src.display()))?;
     toml::from_str::<toml::Table>(&base_text)
         .with_context(|| format!("parsing base run config {}", base_src.display()))?;
+    check_every_run(&cfg, &base_text, &base_src)?;
     let exp_dir = &out;
     let mut plan = cfg
         .expand(BASE_FILE)
@@ -665,4 +666,24 @@ fn print_dry_run(cfg: &ExperimentConfig, plan: &Plan, exp_dir: &Path) {
             o.reason
         );
     }
+}
+
+/// Resolves the run config of every configuration the experiment can start (base config +
+/// experiment, variant, sweep and grid overrides), so a misspelt key, task or method fails
+/// now, naming the run, rather than hours later when that run starts.
+fn check_every_run(cfg: &ExperimentConfig, base_text: &str, base_src: &Path) -> Result<()> {
+    for r in cfg.every_configuration() {
+        let run = crate::config::RunConfig::from_toml_str(base_text, &r.overrides)
+            .and_then(|c| crate::resolve::check_run(&c).map(|()| c))
+            .with_context(|| {
+                format!(
+                    "run `{}` ({} with overrides {})",
+                    r.id,
+                    base_src.display(),
+                    r.overrides.join(" ")
+                )
+            });
+        run?;
+    }
+    Ok(())
 }

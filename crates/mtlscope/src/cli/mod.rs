@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod datasets;
 pub mod experiment;
 pub mod export;
 pub mod hypervolume;
@@ -44,6 +45,8 @@ pub enum Command {
     /// Write what a run starts from (split, labels, initial weights, batches) for an
     /// independent implementation (scripts/pytorch_reference.py).
     Export(export::Args),
+    /// List the datasets with their tasks (kind, metrics and directions) and expected files.
+    Datasets(datasets::Args),
 }
 
 impl Command {
@@ -59,6 +62,7 @@ impl Command {
             Command::Report(a) => report::run(a),
             Command::Toy(a) => toy::run(a),
             Command::Export(a) => export::run(a),
+            Command::Datasets(a) => datasets::run(a),
         }
     }
 }

@@ -2,13 +2,11 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-use crate::data::fashion_mtl::TASKS;
-
 /// `[data]`: the FashionMTL setting of Mueller et al. (2025), §2.2.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
-    /// Dataset family; only `fashion_mtl` today.
+    /// Dataset family (`mtlscope datasets` lists them).
     pub dataset: String,
     /// Tasks trained jointly; one task = single-task learning (STL).
     pub tasks: Vec<String>,
@@ -38,22 +36,15 @@ impl Default for DataConfig {
 
 impl DataConfig {
     pub(super) fn validate(&self) -> Result<()> {
-        if self.dataset != "fashion_mtl" {
-            bail!(
-                "data.dataset: unknown dataset `{}`; known: fashion_mtl",
-                self.dataset
-            );
+        // Dataset and task names are checked against the dataset registry by
+        // `crate::resolve::check_run`: config is plain checked data.
+        if self.dataset.is_empty() {
+            bail!("data.dataset must name a dataset (see `mtlscope datasets`)");
         }
         if self.tasks.is_empty() {
             bail!("data.tasks: at least one task is needed");
         }
         for (i, t) in self.tasks.iter().enumerate() {
-            if !TASKS.contains(&t.as_str()) {
-                bail!(
-                    "data.tasks: unknown task `{t}`; known: {}",
-                    TASKS.join(", ")
-                );
-            }
             if self.tasks[..i].contains(t) {
                 bail!("data.tasks: task `{t}` listed twice");
             }

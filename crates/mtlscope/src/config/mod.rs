@@ -75,7 +75,7 @@ impl RunConfig {
         self.model.validate()?;
         self.optim.validate()?;
         self.train.validate()?;
-        self.objective.validate(self.data.tasks.len())?;
+        self.objective.validate()?;
         self.probes.validate()?;
         Ok(())
     }

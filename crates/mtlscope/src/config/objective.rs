@@ -1,4 +1,4 @@
-use anyhow::{anyhow, bail, Result};
+use anyhow::{bail, Result};
 use serde::{Deserialize, Deserializer, Serialize, Serializer};
 use std::collections::BTreeMap;
 
@@ -154,7 +154,7 @@ impl ObjectiveConfig {
             .collect()
     }
 
-    pub(super) fn validate(&self, n_tasks: usize) -> Result<()> {
+    pub(super) fn validate(&self) -> Result<()> {
         if !(self.scale.is_finite() && self.scale > 0.0) {
             bail!(
                 "objective.scale must be a finite number > 0, got {}",
@@ -178,15 +178,14 @@ impl ObjectiveConfig {
                 }
             }
             ObjectiveKind::Aggregate | ObjectiveKind::Weighting => {
-                let Some(m) = method else {
+                // The method's name and parameters are checked against the method registry
+                // by `crate::resolve::check_run`.
+                if method.is_none() {
                     bail!(
                         "objective.method is required for kind = \"{:?}\"",
                         self.kind
                     );
-                };
-                // Building the method checks its name and every parameter.
-                crate::train::objective::check_method(self, m, n_tasks)
-                    .map_err(|e| anyhow!("objective: {e:#}"))?;
+                }
             }
         }
         Ok(())

@@ -23,6 +23,7 @@ use super::idx::{read_idx, IdxArray};
 use super::locate::{file_in, locate};
 use super::{Dataset, Split, TaskData};
 use crate::config::DataConfig;
+use crate::task::TaskInfo;
 
 /// Task names of FashionMTL.
 pub const TASKS: [&str; 3] = ["fashion1", "fashion2", "noisy_fashion"];
@@ -163,8 +164,27 @@ fn select(raw: &Raw, rows: &[usize], mean: f64, std: f64, labels: Option<Vec<i64
 }
 
 impl Dataset for FashionMtl {
-    fn task_names(&self) -> &'static [&'static str] {
-        &TASKS
+    fn name(&self) -> &'static str {
+        "fashion_mtl"
+    }
+
+    fn about(&self) -> &'static str {
+        "Fashion-MNIST split into two same-distribution tasks plus NoisyFashion (random labels); Mueller et al. (2025), §2.2"
+    }
+
+    fn layout(&self) -> &'static str {
+        "the four published Fashion-MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; each optionally .gz) in DATA_DIR, DATA_DIR/FashionMNIST/raw, $MTLSCOPE_DATA, or the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)"
+    }
+
+    fn tasks(&self) -> Vec<TaskInfo> {
+        TASKS
+            .iter()
+            .map(|name| TaskInfo {
+                name: name.to_string(),
+                kind: "multiclass".into(),
+                metrics: crate::task::multiclass::metrics(),
+            })
+            .collect()
     }
 
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>> {

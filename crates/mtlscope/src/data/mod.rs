@@ -11,6 +11,7 @@ use anyhow::Result;
 use tch::{Device, Tensor};
 
 use crate::config::DataConfig;
+use crate::task::TaskInfo;
 
 /// One split of one task: inputs `[N, C, H, W]` (f32) and class labels `[N]` (i64).
 #[derive(Debug)]
@@ -76,12 +77,54 @@ impl TaskData {
     }
 }
 
-/// A multi-task dataset family.
-pub trait Dataset {
-    /// Task names this dataset can build.
-    fn task_names(&self) -> &'static [&'static str];
+/// A multi-task dataset family: a name, the files it reads, its tasks, and a loader.
+///
+/// A new dataset is one new file implementing this plus one line in [`DATASETS`].
+pub trait Dataset: Sync {
+    /// Name used by `data.dataset`.
+    fn name(&self) -> &'static str;
+    /// One line saying what it is, with its source.
+    fn about(&self) -> &'static str;
+    /// The files (in their publisher's layout) it expects, and where it looks for them.
+    fn layout(&self) -> &'static str;
+    /// Every task it can build, with its kind and metrics.
+    fn tasks(&self) -> Vec<TaskInfo>;
     /// Builds the tasks named in `cfg.tasks`, in that order.
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>>;
+}
+
+/// The dataset registry.
+pub static DATASETS: &[&dyn Dataset] = &[&fashion_mtl::FashionMtl];
+
+/// The registered dataset called `name`, or an error listing the known ones.
+pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {
+    DATASETS
+        .iter()
+        .find(|d| d.name() == name)
+        .copied()
+        .ok_or_else(|| {
+            let known: Vec<&str> = DATASETS.iter().map(|d| d.name()).collect();
+            anyhow::anyhow!(
+                "data.dataset: unknown dataset `{name}`; known: {}",
+                known.join(", ")
+            )
+        })
+}
+
+/// Checks `cfg.dataset` and `cfg.tasks` against the registry, before anything is loaded.
+pub fn check_config(cfg: &DataConfig) -> Result<()> {
+    let d = dataset(&cfg.dataset)?;
+    let known: Vec<String> = d.tasks().into_iter().map(|t| t.name).collect();
+    for t in &cfg.tasks {
+        if !known.contains(t) {
+            anyhow::bail!(
+                "data.tasks: unknown {} task `{t}`; known: {}",
+                d.name(),
+                known.join(", ")
+            );
+        }
+    }
+    Ok(())
 }
 
 /// The input shape `[C, H, W]` every split of every task shares, checked before a model is
@@ -123,10 +166,8 @@ pub fn input_shape(tasks: &[TaskData]) -> Result<[i64; 3]> {
     Ok([shape[1], shape[2], shape[3]])
 }
 
-/// The dataset named by `cfg.dataset`.
+/// The tasks `cfg` names, from the dataset it names.
 pub fn load_tasks(cfg: &DataConfig) -> Result<Vec<TaskData>> {
-    match cfg.dataset.as_str() {
-        "fashion_mtl" => fashion_mtl::FashionMtl.load(cfg),
-        other => anyhow::bail!("data.dataset: unknown dataset `{other}`"),
-    }
+    check_config(cfg)?;
+    dataset(&cfg.dataset)?.load(cfg)
 }

@@ -727,6 +727,32 @@ impl ExperimentConfig {
     }
 }
 
+impl ExperimentConfig {
+    /// One run of every distinct configuration the experiment can start — each variant at
+    /// each grid point, in the sweep stage and in the final stage — for checking every run
+    /// config before the first run starts (seeds change only `train.seed`).
+    pub fn every_configuration(&self) -> Vec<PlannedRun> {
+        let stages: &[Stage] = if self.sweep.is_some() {
+            &[Stage::Sweep, Stage::Final]
+        } else {
+            &[Stage::Final]
+        };
+        let mut out = Vec::new();
+        for v in &self.variants {
+            for point in grid_points(&self.grid) {
+                for &stage in stages {
+                    let seed = match (stage, &self.sweep) {
+                        (Stage::Sweep, Some(sw)) => sw.seeds.first(),
+                        _ => self.experiment.seeds.first(),
+                    };
+                    out.push(self.run(v, &point, seed.copied().unwrap_or(0), stage));
+                }
+            }
+        }
+        out
+    }
+}
+
 /// `key=value, key=value` of a recorded grid point.
 pub fn point_text(grid: &BTreeMap<String, String>) -> String {
     grid.iter()

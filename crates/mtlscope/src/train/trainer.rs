@@ -80,6 +80,7 @@ struct Run {
 /// diverging loss is an outcome, not an error.
 pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     let cfg = opts.config.clone();
+    crate::resolve::check_run(&cfg)?;
     let device = opts.device;
     // Data first: a bad dataset stops before anything is written.
     let tasks: Vec<TaskData> = load_tasks(&cfg.data)?

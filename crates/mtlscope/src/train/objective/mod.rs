@@ -128,7 +128,7 @@ pub fn build(
     })
 }
 
-/// Checks that `method` and its parameters in `cfg` build (used by config validation).
+/// Checks that `method` and its parameters in `cfg` build (used by [`crate::resolve`]).
 pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Result<()> {
     let params = cfg.param_pairs();
     match cfg.kind {

@@ -1,0 +1,54 @@
+//! Resolving a run config against the registries before anything runs: the dataset and its
+//! task names, and the objective's method with its parameters.
+//!
+//! [`crate::config`] checks each section's values on its own (plain data, no runtime
+//! objects); this step checks the names those values refer to, so a misspelt task or method
+//! fails at once with its key named — for `train` before the run directory is written, for
+//! `experiment` for every run of the plan before the first one starts.
+
+use anyhow::{anyhow, Result};
+
+use crate::config::{ObjectiveKind, RunConfig};
+
+/// Checks every name in `cfg` against its registry.
+pub fn check_run(cfg: &RunConfig) -> Result<()> {
+    crate::data::check_config(&cfg.data)?;
+    let o = &cfg.objective;
+    if let (ObjectiveKind::Aggregate | ObjectiveKind::Weighting, Some(m)) =
+        (o.kind, o.method.as_deref())
+    {
+        // Building the method checks its name and every parameter.
+        crate::train::objective::check_method(o, m, cfg.data.tasks.len())
+            .map_err(|e| anyhow!("objective: {e:#}"))?;
+    }
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn check(text: &str) -> String {
+        let cfg = RunConfig::from_toml_str(text, &[]).unwrap();
+        match check_run(&cfg) {
+            Ok(()) => String::new(),
+            Err(e) => format!("{e:#}"),
+        }
+    }
+
+    #[test]
+    fn names_are_checked_against_the_registries() {
+        assert_eq!(check(""), "");
+        let e = check("[data]\ndataset = \"fashion\"");
+        assert!(
+            e.contains("data.dataset") && e.contains("known: fashion_mtl"),
+            "{e}"
+        );
+        let e = check("[data]\ntasks = [\"fashion1\", \"fashon2\"]");
+        assert!(e.contains("data.tasks") && e.contains("`fashon2`"), "{e}");
+        let e = check("[objective]\nkind = \"aggregate\"\nmethod = \"mgdaa\"");
+        assert!(e.starts_with("objective:") && e.contains("mgdaa"), "{e}");
+        let e = check("[objective]\nkind = \"aggregate\"\nmethod = \"cagrad\"\nalpha = -1");
+        assert!(e.contains("alpha"), "{e}");
+    }
+}
