@@ -16,7 +16,7 @@ pub use model::{EncoderKind, ModelConfig};
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
 pub use optim::{OptimConfig, OptimName};
 pub use probes::ProbesConfig;
-pub use train::{EvalSchedule, TrainConfig};
+pub use train::{EvalSchedule, TaskSampling, TrainConfig};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};
@@ -75,6 +75,7 @@ impl RunConfig {
         self.model.validate()?;
         self.optim.validate()?;
         self.train.validate()?;
+        self.train.validate_tasks(&self.data.tasks)?;
         self.objective.validate()?;
         self.probes.validate()?;
         Ok(())

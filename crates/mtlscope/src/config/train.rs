@@ -13,8 +13,21 @@ pub enum EvalSchedule {
     Log,
 }
 
+/// `train.task_sampling`: how many examples each task contributes to a step.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum TaskSampling {
+    /// `batch_size` examples of every task per step; each task cycles through its own
+    /// passes, so a small task repeats while a large one is still in its first pass.
+    Cycle,
+    /// The step's K·`batch_size` examples split in proportion to the tasks' training-set
+    /// sizes (at least one each), so every task's data is seen at the same rate.
+    Proportional,
+}
+
 /// `[train]`. STL and MTL runs of a setting take the same number of steps: an epoch is one
-/// pass over the first task's training set, and each MTL step draws one batch per task.
+/// pass over one task's training set (`epoch_task`: the first by default), and each MTL step
+/// draws one batch per task.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct TrainConfig {
@@ -35,6 +48,11 @@ pub struct TrainConfig {
     pub eval_log_epochs: usize,
     /// Examples per forward pass during evaluation (memory bound only; results do not depend on it).
     pub eval_batch_size: usize,
+    /// Whose pass is an epoch: `first` (the first task of `data.tasks`), `largest`, or a task
+    /// name. Naming the target task keeps STL and MTL runs of it at the same step count.
+    pub epoch_task: String,
+    /// `cycle` (default) or `proportional` (see [`TaskSampling`]).
+    pub task_sampling: TaskSampling,
 }
 
 impl Default for TrainConfig {
@@ -48,6 +66,8 @@ impl Default for TrainConfig {
             eval_per_decade: 4,
             eval_log_epochs: 1,
             eval_batch_size: 2500,
+            epoch_task: "first".into(),
+            task_sampling: TaskSampling::Cycle,
         }
     }
 }
@@ -78,11 +98,23 @@ impl TrainConfig {
         }
         Ok(())
     }
+
+    /// `epoch_task` must be `first`, `largest` or one of the run's tasks.
+    pub(super) fn validate_tasks(&self, tasks: &[String]) -> Result<()> {
+        let e = self.epoch_task.as_str();
+        if e != "first" && e != "largest" && !tasks.iter().any(|t| t == e) {
+            bail!(
+                "train.epoch_task = \"{e}\": expected \"first\", \"largest\" or a task of data.tasks ({})",
+                tasks.join(", ")
+            );
+        }
+        Ok(())
+    }
 }
 
 #[cfg(test)]
 mod tests {
-    use super::EvalSchedule;
+    use super::{EvalSchedule, TaskSampling};
     use crate::config::RunConfig;
 
     fn err(ov: &str) -> String {
@@ -114,5 +146,21 @@ mod tests {
             .contains("train.eval_per_decade must be in 1..=100, got 0"));
         assert!(err("train.eval_per_decade=101").contains("got 101"));
         assert!(err("train.eval_log_epochs=0").contains("train.eval_log_epochs must be >= 1"));
+    }
+
+    #[test]
+    fn epoch_task_and_sampling_are_checked() {
+        let cfg = RunConfig::from_toml_str(
+            "[train]\nepoch_task = \"fashion2\"\ntask_sampling = \"proportional\"\n",
+            &[],
+        )
+        .unwrap();
+        assert_eq!(cfg.train.task_sampling, TaskSampling::Proportional);
+        let e = err("train.epoch_task=noisy_fashion");
+        assert!(
+            e.contains("train.epoch_task = \"noisy_fashion\"") && e.contains("fashion1, fashion2"),
+            "{e}"
+        );
+        assert!(err("train.task_sampling=uniform").contains("train.task_sampling"));
     }
 }

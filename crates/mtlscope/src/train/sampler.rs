@@ -3,11 +3,16 @@
 //! b = ⌊N / batch⌋ slices a pass (the ragged tail is dropped, as `drop_last`). The batch of
 //! any step is a pure function of the step, so a resumed run replays the same batches with
 //! no sampler state to save.
+//!
+//! Tasks of different sizes (GLUE: 2.5k to 393k examples): an epoch is one pass over the task
+//! `train.epoch_task` names, and `train.task_sampling` sets each task's examples per step
+//! (see [`task_samplers`]).
 
 use rand::seq::SliceRandom;
 use tch::Tensor;
 
 use super::objective::Batch;
+use crate::config::{TaskSampling, TrainConfig};
 use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 
@@ -53,6 +58,63 @@ impl Sampler {
     }
 }
 
+/// Examples per step of each task under `sampling`: `batch` each (`cycle`), or the K·`batch`
+/// examples of a step split in proportion to the sizes `n` (`proportional`): largest-remainder
+/// rounding of K·batch·n_k/Σn, at least one each, so the total is K·batch whenever K·batch ≥ K.
+pub fn per_task_batch(sampling: TaskSampling, batch: usize, n: &[usize]) -> Vec<usize> {
+    let k = n.len();
+    match sampling {
+        TaskSampling::Cycle => vec![batch; k],
+        TaskSampling::Proportional => {
+            let total_n: usize = n.iter().sum();
+            let budget = (k * batch).max(k);
+            if total_n == 0 {
+                return vec![batch; k];
+            }
+            // Everyone gets one; the rest is shared by largest remainder (ties: task order).
+            let rest = budget - k;
+            let exact: Vec<f64> = n
+                .iter()
+                .map(|&m| rest as f64 * m as f64 / total_n as f64)
+                .collect();
+            let mut out: Vec<usize> = exact.iter().map(|e| 1 + e.floor() as usize).collect();
+            let left = budget - out.iter().sum::<usize>();
+            let mut order: Vec<usize> = (0..k).collect();
+            order.sort_by(|&a, &b| {
+                let (ra, rb) = (exact[a] - exact[a].floor(), exact[b] - exact[b].floor());
+                rb.partial_cmp(&ra)
+                    .unwrap_or(std::cmp::Ordering::Equal)
+                    .then(a.cmp(&b))
+            });
+            for &i in order.iter().take(left) {
+                out[i] += 1;
+            }
+            out
+        }
+    }
+}
+
+/// The samplers of a run's tasks (`names`, training-set sizes `n`) and its steps per epoch:
+/// one pass over `train.epoch_task` (`first`, `largest`, or a task name).
+pub fn task_samplers(train: &TrainConfig, names: &[String], n: &[usize]) -> (Vec<Sampler>, usize) {
+    let batch = per_task_batch(train.task_sampling, train.batch_size, n);
+    let samplers: Vec<Sampler> = n
+        .iter()
+        .zip(&batch)
+        .enumerate()
+        .map(|(k, (&n, &b))| Sampler::new(train.seed, k, n, b))
+        .collect();
+    let epoch_of = match train.epoch_task.as_str() {
+        "first" => 0,
+        "largest" => (0..n.len())
+            .max_by_key(|&k| (n[k], std::cmp::Reverse(k)))
+            .unwrap_or(0),
+        name => names.iter().position(|t| t == name).unwrap_or(0),
+    };
+    let steps = samplers.get(epoch_of).map_or(1, Sampler::batches_per_pass);
+    (samplers, steps)
+}
+
 /// One batch per task at `step`: each sampler's indices selected from its task's training
 /// inputs and labels (`data[k]`), on their device.
 pub fn batches(samplers: &mut [Sampler], data: &[(&Tensor, &Tensor)], step: usize) -> Vec<Batch> {
@@ -94,5 +156,35 @@ mod tests {
             &late[..],
             "tasks differ"
         );
+    }
+
+    #[test]
+    fn proportional_batches_follow_sizes_and_keep_the_total() {
+        use crate::config::TaskSampling::*;
+        assert_eq!(per_task_batch(Cycle, 32, &[10, 1000]), [32, 32]);
+        // 64 examples, 2 reserved: 62 split 1:3 = 15.5 : 46.5 -> remainders tie, first wins.
+        assert_eq!(per_task_batch(Proportional, 32, &[100, 300]), [17, 47]);
+        // GLUE-like sizes: the smallest still gets one example.
+        let b = per_task_batch(Proportional, 8, &[2_500, 393_000, 3_700]);
+        assert_eq!(b.iter().sum::<usize>(), 24);
+        assert!(b[0] >= 1 && b[2] >= 1 && b[1] == 22, "{b:?}");
+    }
+
+    #[test]
+    fn epoch_follows_the_named_task() {
+        let mut cfg = TrainConfig {
+            batch_size: 10,
+            ..Default::default()
+        };
+        let names = ["a".to_string(), "b".to_string()];
+        let steps = |cfg: &TrainConfig| task_samplers(cfg, &names, &[50, 200]).1;
+        assert_eq!(steps(&cfg), 5);
+        cfg.epoch_task = "largest".into();
+        assert_eq!(steps(&cfg), 20);
+        cfg.epoch_task = "b".into();
+        assert_eq!(steps(&cfg), 20);
+        // STL on `a` and MTL with `a` first take the same steps.
+        cfg.epoch_task = "first".into();
+        assert_eq!(task_samplers(&cfg, &names[..1], &[50]).1, steps(&cfg));
     }
 }

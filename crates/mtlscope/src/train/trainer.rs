@@ -96,12 +96,9 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     let input = crate::data::input_shape(&tasks)?;
     let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, device)?;
-    let samplers: Vec<Sampler> = tasks
-        .iter()
-        .enumerate()
-        .map(|(k, t)| Sampler::new(cfg.train.seed, k, t.train.len(), cfg.train.batch_size))
-        .collect();
-    let steps_per_epoch = samplers[0].batches_per_pass();
+    let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let sizes: Vec<usize> = tasks.iter().map(|t| t.train.len()).collect();
+    let (samplers, steps_per_epoch) = super::sampler::task_samplers(&cfg.train, &names, &sizes);
     let total = steps_per_epoch
         .checked_mul(cfg.train.epochs)
         .with_context(|| {
