@@ -53,6 +53,9 @@ pub struct TrainConfig {
     pub epoch_task: String,
     /// `cycle` (default) or `proportional` (see [`TaskSampling`]).
     pub task_sampling: TaskSampling,
+    /// libtorch's deterministic algorithms (bit-reproducible CUDA runs, typically 10–30% slower
+    /// on GPU; no effect on CPU, which is deterministic anyway). See `train::determinism`.
+    pub deterministic: bool,
 }
 
 impl Default for TrainConfig {
@@ -68,6 +71,7 @@ impl Default for TrainConfig {
             eval_batch_size: 2500,
             epoch_task: "first".into(),
             task_sampling: TaskSampling::Cycle,
+            deterministic: false,
         }
     }
 }

@@ -1,6 +1,7 @@
 //! Training: optimizers, objectives, batch sampling, evaluation, the run directory, and the
 //! loop that ties them together ([`trainer::train`]).
 
+pub mod determinism;
 pub mod eval;
 pub mod fault;
 pub mod objective;

@@ -81,6 +81,7 @@ struct Run {
 pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     let cfg = opts.config.clone();
     crate::resolve::check_run(&cfg)?;
+    super::determinism::set(cfg.train.deterministic);
     let device = opts.device;
     // Data first: a bad dataset stops before anything is written.
     let tasks: Vec<TaskData> = load_tasks(&cfg.data)?
