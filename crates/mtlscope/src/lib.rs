@@ -11,6 +11,7 @@ pub mod cli;
 pub mod config;
 pub mod data;
 pub mod experiment;
+pub mod layers;
 pub mod model;
 pub mod probe;
 pub mod report;

@@ -13,6 +13,7 @@ use crate::config::{ObjectiveKind, RunConfig};
 /// Checks every name in `cfg` against its registry.
 pub fn check_run(cfg: &RunConfig) -> Result<()> {
     crate::data::check_config(&cfg.data)?;
+    crate::model::encoder(&cfg.model.encoder)?;
     let o = &cfg.objective;
     if let (ObjectiveKind::Aggregate | ObjectiveKind::Weighting, Some(m)) =
         (o.kind, o.method.as_deref())

@@ -118,7 +118,7 @@ fn twin_batches(net: &MultiTaskNet) -> Vec<Batch> {
 #[test]
 fn identical_tasks_give_known_directions() {
     tch::manual_seed(11);
-    let tasks = vec![("a".to_string(), 10), ("b".to_string(), 10)];
+    let tasks = mtlscope::task::multiclass::heads(&["a", "b"], 10);
     let net = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu).unwrap();
     let batches = twin_batches(&net);
     let n_shared = net.shared_params().len();
@@ -163,7 +163,7 @@ fn uncertainty_weights_reach_one_over_two_l() {
     tch::manual_seed(0);
     let net = MultiTaskNet::new(
         &ModelConfig::default(),
-        &[("a".into(), 10)],
+        &mtlscope::task::multiclass::heads(&["a"], 10),
         [1, 28, 28],
         Device::Cpu,
     )
@@ -202,7 +202,7 @@ fn dwa_starts_uniform_then_follows_loss_ratios() {
     tch::manual_seed(0);
     let net = MultiTaskNet::new(
         &ModelConfig::default(),
-        &[("a".into(), 10)],
+        &mtlscope::task::multiclass::heads(&["a"], 10),
         [1, 28, 28],
         Device::Cpu,
     )
@@ -241,10 +241,11 @@ fn dwa_starts_uniform_then_follows_loss_ratios() {
 fn gradnorm_equalises_weighted_gradient_norms() {
     tch::manual_seed(5);
     let cfg = ModelConfig {
-        encoder: mtlscope::config::EncoderKind::Mlp,
+        encoder: "mlp".into(),
         hidden: vec![8],
+        ..Default::default()
     };
-    let tasks = vec![("a".to_string(), 2), ("b".to_string(), 2)];
+    let tasks = mtlscope::task::multiclass::heads(&["a", "b"], 2);
     let net = MultiTaskNet::new(&cfg, &tasks, [1, 2, 2], Device::Cpu).unwrap();
     let x = Tensor::randn([32, 1, 2, 2], (Kind::Float, Device::Cpu));
     let last = net.last_shared_weight();

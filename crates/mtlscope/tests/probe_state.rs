@@ -17,7 +17,7 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
     let fx = Fixture::new("");
     let cfg = RunConfig::load(&fx.config, &[]).unwrap();
     let tasks = load_tasks(&cfg.data).unwrap();
-    let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
+    let heads = mtlscope::train::trainer::heads(&tasks);
     tch::manual_seed(3);
     let net = MultiTaskNet::new(&ModelConfig::default(), &heads, [1, 28, 28], Device::Cpu).unwrap();
     let before: Vec<Tensor> = net.params().iter().map(|p| p.detach().copy()).collect();
@@ -27,8 +27,7 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
         conflict_samples: 8,
         ..ProbesConfig::default()
     };
-    let mut set =
-        ProbeSet::new(&pcfg, ModelConfig::default().encoder, &tasks, Device::Cpu).unwrap();
+    let mut set = ProbeSet::new(&pcfg, &net, &tasks, Device::Cpu).unwrap();
     tch::manual_seed(9);
     let a = set.record(&net, 0).unwrap();
     let after_probe = Tensor::randn([4], (Kind::Float, Device::Cpu));

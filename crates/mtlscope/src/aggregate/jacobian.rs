@@ -1,15 +1,16 @@
 //! Per-task gradients of the shared parameters, stacked as the rows of the task Jacobian
 //! J ∈ ℝ^{K×n} (docs/formulas.md, "Notation"), with each head's gradient of its own loss.
 //!
-//! Each task's batch goes through the encoder in its own forward pass, so the K graphs are
-//! disjoint: K backward passes then cost what one backward of the concatenated batch costs,
-//! instead of K full backwards through a shared graph (what `retain_graph` loops do).
+//! Disjoint inputs: each task's batch goes through the encoder in its own forward pass, so
+//! the K graphs are disjoint and K backward passes cost what one backward of the concatenated
+//! batch costs. Shared inputs ([`crate::data::same_inputs`]: every task labels the same
+//! examples): one encoder forward and K backward passes through the shared graph
+//! (`retain_graph` for all but the last), never K forwards.
 
 use tch::Tensor;
 
 use crate::data::Batch;
 use crate::model::MultiTaskNet;
-use crate::task::multiclass::cross_entropy as task_loss;
 
 /// Per-task losses, the Jacobian of the shared parameters and the heads' gradients.
 pub struct TaskGradients {
@@ -27,11 +28,18 @@ pub fn task_gradients(net: &MultiTaskNet, batches: &[Batch]) -> TaskGradients {
     let mut rows = Vec::with_capacity(batches.len());
     let mut heads = Vec::with_capacity(batches.len());
     let mut losses = Vec::with_capacity(batches.len());
+    let shared_z = crate::data::same_inputs(batches).then(|| net.features(&batches[0].x, true));
+    let last = batches.len() - 1;
     for (k, b) in batches.iter().enumerate() {
-        let loss = task_loss(&net.logits(k, &b.x, true), &b.y);
+        let out = match &shared_z {
+            Some(z) => net.head(k, z, true),
+            None => net.forward(k, &b.x, true),
+        };
+        let loss = net.loss(k, &out, &b.y);
         let head = net.head_params(k);
         let inputs: Vec<&Tensor> = shared.iter().chain(head.iter()).collect();
-        let mut grads = Tensor::run_backward(&[&loss], &inputs, false, false);
+        let keep = shared_z.is_some() && k < last;
+        let mut grads = Tensor::run_backward(&[&loss], &inputs, keep, false);
         let head_grads = grads.split_off(shared.len());
         rows.push(flatten(&grads));
         heads.push(head_grads);
@@ -62,10 +70,11 @@ mod tests {
     #[test]
     fn jacobian_rows_match_summed_gradient() {
         tch::manual_seed(3);
-        let tasks = vec![("a".to_string(), 10), ("b".to_string(), 10)];
+        let tasks = crate::task::multiclass::heads(&["a", "b"], 10);
         let cfg = ModelConfig {
-            encoder: crate::config::EncoderKind::Mlp,
+            encoder: "mlp".into(),
             hidden: vec![16],
+            ..Default::default()
         };
         let net = MultiTaskNet::new(&cfg, &tasks, [1, 6, 6], Device::Cpu).unwrap();
         let batches: Vec<Batch> = (0..2)

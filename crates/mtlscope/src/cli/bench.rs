@@ -20,7 +20,6 @@ use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, Pr
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
 use crate::probe::ProbeSet;
-use crate::task::multiclass::cross_entropy as task_loss;
 use crate::train::objective::{self, weighting};
 use crate::train::optim;
 use crate::train::sampler::{self, Sampler};
@@ -90,7 +89,9 @@ pub fn run(args: Args) -> Result<ExitCode> {
 
 fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let pool = 4096;
-    let names: Vec<(String, i64)> = (0..args.tasks).map(|k| (format!("task{k}"), 10)).collect();
+    let task_names: Vec<String> = (0..args.tasks).map(|k| format!("task{k}")).collect();
+    let task_refs: Vec<&str> = task_names.iter().map(String::as_str).collect();
+    let names = crate::task::multiclass::heads(&task_refs, 10);
     tch::manual_seed(0);
     let data: Vec<(Tensor, Tensor)> = (0..args.tasks)
         .map(|_| {
@@ -312,19 +313,17 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
                 x: Tensor::randn([m, 1, 28, 28], (Kind::Float, device)),
                 y: Tensor::randint(10, [m], (Kind::Int64, device)),
             };
-            TaskData {
-                name: format!("task{i}"),
+            let spec = crate::task::TaskSpec::Multiclass(crate::task::multiclass::MulticlassSpec {
                 classes: 10,
-                train: split(n),
-                val: split(1),
-                test: split(1),
-            }
+                top_k: vec![],
+            });
+            TaskData::new(&format!("task{i}"), spec, split(n), split(1), split(1))
         })
-        .collect();
-    let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), 10)).collect();
+        .collect::<Result<_>>()?;
+    let heads = crate::train::trainer::heads(&tasks);
     let model = ModelConfig::default();
     let net = MultiTaskNet::new(&model, &heads, [1, 28, 28], device)?;
-    let mut set = ProbeSet::new(&cfg, model.encoder, &tasks, device)?;
+    let mut set = ProbeSet::new(&cfg, &net, &tasks, device)?;
     println!(
         "mtlscope bench probes: LeNet, {k} tasks, |S_k| = {n}, probes at defaults, device {device:?}, {} threads",
         tch::get_num_threads()
@@ -341,7 +340,7 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
         let y = tasks[0].train.y.narrow(0, 0, b);
         let reps = (4096 / b as usize).max(args.reps);
         let t = time_median(reps, device, || {
-            let loss = task_loss(&net.logits(0, &x, true), &y);
+            let loss = net.loss(0, &net.forward(0, &x, true), &y);
             let g = Tensor::run_backward(&[loss], &params, false, false);
             let _ = g[0].sum(Kind::Float).double_value(&[]);
             Ok(())

@@ -203,7 +203,16 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
     // Initial weights, seeded as the trainer seeds them.
     let shape = tasks[0].train.x.size();
     let input = [shape[1], shape[2], shape[3]];
-    let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
+    for t in &tasks {
+        if !matches!(t.spec, crate::task::TaskSpec::Multiclass(_)) {
+            bail!(
+                "export: task `{}` is {}; the PyTorch reference takes multiclass tasks",
+                t.name,
+                t.spec.kind_name()
+            );
+        }
+    }
+    let heads = crate::train::trainer::heads(&tasks);
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, Device::Cpu)?;
     let params = net.named_params();
     write_st(&params, &out.join("init.safetensors"))?;
@@ -237,7 +246,7 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
         },
         "tasks": tasks.iter().zip(&batch_sizes).map(|(t, b)| json!({
             "name": t.name,
-            "classes": t.classes,
+            "classes": multiclass_classes(t),
             "train": t.train.len(),
             "val": t.val.len(),
             "test": t.test.len(),
@@ -319,4 +328,12 @@ fn check_task(
         }
     }
     Ok(())
+}
+
+/// The class count of a multiclass task (checked before the manifest is written).
+fn multiclass_classes(t: &TaskData) -> i64 {
+    match &t.spec {
+        crate::task::TaskSpec::Multiclass(m) => m.classes,
+        _ => 0,
+    }
 }

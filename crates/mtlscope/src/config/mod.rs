@@ -12,7 +12,7 @@ mod probes;
 mod train;
 
 pub use data::DataConfig;
-pub use model::{EncoderKind, ModelConfig};
+pub use model::ModelConfig;
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
 pub use optim::{OptimConfig, OptimName};
 pub use probes::ProbesConfig;

@@ -23,7 +23,8 @@ use super::idx::{read_idx, IdxArray};
 use super::locate::{file_in, locate};
 use super::{Dataset, Split, TaskData};
 use crate::config::DataConfig;
-use crate::task::TaskInfo;
+use crate::task::multiclass::MulticlassSpec;
+use crate::task::{TaskInfo, TaskSpec};
 
 /// Task names of FashionMTL.
 pub const TASKS: [&str; 3] = ["fashion1", "fashion2", "noisy_fashion"];
@@ -188,6 +189,12 @@ impl Dataset for FashionMtl {
     }
 
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>> {
+        let spec = || {
+            TaskSpec::Multiclass(MulticlassSpec {
+                classes: CLASSES,
+                top_k: vec![],
+            })
+        };
         let dir = locate(cfg.data_dir.as_deref())?;
         let train = read_pair(&dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
         let test = read_pair(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;
@@ -217,20 +224,20 @@ impl Dataset for FashionMtl {
         let mut tasks = Vec::new();
         for name in &cfg.tasks {
             let task = match name.as_str() {
-                "fashion1" => TaskData {
-                    name: name.clone(),
-                    classes: CLASSES,
-                    train: select(&train, &limit(&s.train1), mean, std, None),
-                    val: select(&train, &s.val1, mean, std, None),
-                    test: select(&test, &s.test1, mean, std, None),
-                },
-                "fashion2" => TaskData {
-                    name: name.clone(),
-                    classes: CLASSES,
-                    train: select(&train, &limit(&s.train2), mean, std, None),
-                    val: select(&train, &s.val2, mean, std, None),
-                    test: select(&test, &s.test2, mean, std, None),
-                },
+                "fashion1" => TaskData::new(
+                    name,
+                    spec(),
+                    select(&train, &limit(&s.train1), mean, std, None),
+                    select(&train, &s.val1, mean, std, None),
+                    select(&test, &s.test1, mean, std, None),
+                )?,
+                "fashion2" => TaskData::new(
+                    name,
+                    spec(),
+                    select(&train, &limit(&s.train2), mean, std, None),
+                    select(&train, &s.val2, mean, std, None),
+                    select(&test, &s.test2, mean, std, None),
+                )?,
                 "noisy_fashion" => {
                     // Permute the full split's labels, then cap: the noise does not depend
                     // on train_limit.
@@ -239,13 +246,13 @@ impl Dataset for FashionMtl {
                     let ytr = ytr[..tr.len()].to_vec();
                     let yva = noisy_labels(&label_of(&train, &s.val2), cfg.split_seed, 1);
                     let yte = noisy_labels(&label_of(&test, &s.test2), cfg.split_seed, 2);
-                    TaskData {
-                        name: name.clone(),
-                        classes: CLASSES,
-                        train: select(&train, &tr, mean, std, Some(ytr)),
-                        val: select(&train, &s.val2, mean, std, Some(yva)),
-                        test: select(&test, &s.test2, mean, std, Some(yte)),
-                    }
+                    TaskData::new(
+                        name,
+                        spec(),
+                        select(&train, &tr, mean, std, Some(ytr)),
+                        select(&train, &s.val2, mean, std, Some(yva)),
+                        select(&test, &s.test2, mean, std, Some(yte)),
+                    )?
                 }
                 other => bail!(
                     "data.tasks: unknown FashionMTL task `{other}`; known: {}",

@@ -11,7 +11,7 @@ use anyhow::Result;
 use tch::{Device, Tensor};
 
 use crate::config::DataConfig;
-use crate::task::TaskInfo;
+use crate::task::{TaskInfo, TaskKind, TaskSpec};
 
 /// One split of one task: inputs `[N, C, H, W]` (f32) and class labels `[N]` (i64).
 #[derive(Debug)]
@@ -46,17 +46,32 @@ impl Split {
 pub struct Batch {
     /// Inputs.
     pub x: Tensor,
-    /// Labels.
+    /// Targets (class labels, values, per-pixel maps: what the task's kind takes).
     pub y: Tensor,
 }
 
-/// A task: its name, number of classes and its three splits.
+/// Whether every batch holds the very same input tensor (one storage, one shape): the step's
+/// batches of a shared-input dataset, where every task labels the same examples. The model
+/// then runs the encoder once and applies the K heads to its output.
+pub fn same_inputs(batches: &[Batch]) -> bool {
+    let Some(first) = batches.first() else {
+        return false;
+    };
+    batches.len() > 1
+        && batches[1..]
+            .iter()
+            .all(|b| b.x.data_ptr() == first.x.data_ptr() && b.x.size() == first.x.size())
+}
+
+/// A task: its name, its kind (head, loss, metrics) and its three splits.
 #[derive(Debug)]
 pub struct TaskData {
     /// Task name as used in configs and CSVs.
     pub name: String,
-    /// Number of classes of its classification head.
-    pub classes: i64,
+    /// The kind's configuration.
+    pub spec: TaskSpec,
+    /// The kind built from [`Self::spec`]: head, loss and metrics.
+    pub kind: std::sync::Arc<dyn TaskKind>,
     /// Training split.
     pub train: Split,
     /// Validation split (model selection).
@@ -66,6 +81,38 @@ pub struct TaskData {
 }
 
 impl TaskData {
+    /// Task `name` of kind `spec` (validated here) with its splits.
+    pub fn new(name: &str, spec: TaskSpec, train: Split, val: Split, test: Split) -> Result<Self> {
+        let kind = spec
+            .build()
+            .map_err(|e| anyhow::anyhow!("task `{name}`: {e}"))?;
+        Ok(Self {
+            name: name.to_string(),
+            spec,
+            kind: kind.into(),
+            train,
+            val,
+            test,
+        })
+    }
+
+    /// What a run records about this task (name, kind, metrics with directions).
+    pub fn info(&self) -> TaskInfo {
+        TaskInfo::new(&self.name, self.kind.as_ref())
+    }
+
+    /// The same task with every split moved to `device`.
+    pub fn to(&self, device: Device) -> TaskData {
+        TaskData {
+            name: self.name.clone(),
+            spec: self.spec.clone(),
+            kind: self.kind.clone(),
+            train: self.train.to(device),
+            val: self.val.to(device),
+            test: self.test.to(device),
+        }
+    }
+
     /// The split called `name` (`train`, `val`, `test`).
     pub fn split(&self, name: &str) -> &Split {
         match name {
@@ -125,6 +172,46 @@ pub fn check_config(cfg: &DataConfig) -> Result<()> {
         }
     }
     Ok(())
+}
+
+/// Whether the tasks share their inputs (every task labels the same examples: one tensor of
+/// training inputs, not K copies). Shared-input datasets build each task's splits from
+/// shallow clones of one input tensor per split.
+pub fn shares_inputs(tasks: &[TaskData]) -> bool {
+    tasks.len() > 1
+        && tasks[1..]
+            .iter()
+            .all(|t| t.train.x.data_ptr() == tasks[0].train.x.data_ptr())
+}
+
+/// Moves the tasks to `device`, keeping shared input tensors shared (one copy per split on
+/// the device, not one per task).
+pub fn to_device(tasks: Vec<TaskData>, device: Device) -> Vec<TaskData> {
+    let mut moved: std::collections::HashMap<usize, Tensor> = std::collections::HashMap::new();
+    let mut mv = |t: &Tensor| -> Tensor {
+        let key = t.data_ptr() as usize;
+        moved
+            .entry(key)
+            .or_insert_with(|| t.to_device(device))
+            .shallow_clone()
+    };
+    tasks
+        .into_iter()
+        .map(|t| {
+            let split = |s: &Split, mv: &mut dyn FnMut(&Tensor) -> Tensor| Split {
+                x: mv(&s.x),
+                y: s.y.to_device(device),
+            };
+            TaskData {
+                train: split(&t.train, &mut mv),
+                val: split(&t.val, &mut mv),
+                test: split(&t.test, &mut mv),
+                name: t.name,
+                spec: t.spec,
+                kind: t.kind,
+            }
+        })
+        .collect()
 }
 
 /// The input shape `[C, H, W]` every split of every task shares, checked before a model is

@@ -5,7 +5,9 @@
 use anyhow::{bail, Result};
 use tch::{nn, Tensor};
 
-use super::{conv2d, linear, Encoder};
+use super::Encoder;
+use crate::layers::{conv2d, linear};
+use crate::task::FeatureShape;
 
 /// LeNet-5 encoder.
 #[derive(Debug)]
@@ -53,8 +55,8 @@ impl Encoder for LeNet {
             .relu()
     }
 
-    fn out_dim(&self) -> i64 {
-        84
+    fn output(&self) -> FeatureShape {
+        FeatureShape::Vector { dim: 84 }
     }
 
     fn last_weight(&self) -> Tensor {

@@ -2,7 +2,9 @@
 
 use tch::{nn, Tensor};
 
-use super::{linear, Encoder};
+use super::Encoder;
+use crate::layers::linear;
+use crate::task::FeatureShape;
 
 /// MLP encoder.
 #[derive(Debug)]
@@ -34,8 +36,8 @@ impl Encoder for Mlp {
             .fold(xs.flatten(1, -1), |h, l| h.apply(l).relu())
     }
 
-    fn out_dim(&self) -> i64 {
-        self.out
+    fn output(&self) -> FeatureShape {
+        FeatureShape::Vector { dim: self.out }
     }
 
     fn last_weight(&self) -> Tensor {

@@ -1,29 +1,100 @@
-//! Multi-task networks: one shared encoder (a [`Encoder`]) and one linear head per task.
+//! Multi-task networks: one shared encoder (an [`Encoder`], chosen from the [`ENCODERS`]
+//! registry by `model.encoder`) and one head per task, built by the task's kind
+//! ([`crate::task::TaskKind::build_head`]) on the encoder's output ([`FeatureShape`]).
 //!
 //! Parameters live in one `tch` `VarStore`, named `encoder.*` (shared, θ) and
 //! `head.<task>.*` (task-specific, φ_k); every list of parameters this module hands out is
-//! in a fixed, name-sorted order, so flattened gradients and checkpoints line up.
+//! in a fixed, name-sorted order, so flattened gradients and checkpoints line up. Batch-norm
+//! running statistics are *buffers*: variables without gradients, kept out of every parameter
+//! list (so out of the Jacobian, the Gramian, the optimizer and the probes' parameter vectors)
+//! and saved in checkpoints through [`MultiTaskNet::named_buffers`].
 
+pub mod convnet;
 pub mod lenet;
 pub mod mlp;
 
 use anyhow::{bail, Result};
+use std::sync::Arc;
 use tch::{nn, Device, Tensor};
 
-use crate::config::{EncoderKind, ModelConfig};
+use crate::config::ModelConfig;
+use crate::task::{FeatureShape, Head, TaskKind};
 
-/// A shared encoder: inputs to a representation of width [`Encoder::out_dim`].
+/// A shared encoder: inputs to a representation, a vector or a feature map
+/// ([`Encoder::output`]).
 ///
-/// New architectures (ResNet-18, a transformer) implement this and register in
-/// [`build_encoder`]; the trainer never changes.
+/// A new architecture is one file implementing this plus one row in [`ENCODERS`]; the
+/// trainer never changes.
 pub trait Encoder: std::fmt::Debug + Send {
-    /// Representation of `xs` (`[N, C, H, W]`), `[N, out_dim]`. `train` switches
-    /// dropout/batch-norm behaviour for encoders that have them.
+    /// Representation of `xs` (`[N, C, H, W]`). `train` switches dropout/batch-norm
+    /// behaviour for encoders that have them.
     fn forward(&self, xs: &Tensor, train: bool) -> Tensor;
-    /// Width of the representation.
-    fn out_dim(&self) -> i64;
+    /// What [`Encoder::forward`] returns.
+    fn output(&self) -> FeatureShape;
     /// Weight of the last shared layer (GradNorm measures gradient norms there).
     fn last_weight(&self) -> Tensor;
+}
+
+/// A registered encoder.
+pub struct EncoderInfo {
+    /// Name used by `model.encoder`.
+    pub name: &'static str,
+    /// One line: architecture and source.
+    pub about: &'static str,
+    /// `vector` or `spatial` (what the heads receive).
+    pub output: &'static str,
+    /// The `[model]` keys it reads besides `encoder`.
+    pub keys: &'static str,
+    /// Builds it under a path for inputs `[C, H, W]`.
+    pub build: fn(&ModelConfig, nn::Path, [i64; 3]) -> Result<Box<dyn Encoder>>,
+}
+
+/// The encoder registry.
+pub static ENCODERS: &[EncoderInfo] = &[
+    EncoderInfo {
+        name: "lenet",
+        about: "LeNet-5: conv6-pool-conv16-pool-fc120-fc84, ReLU (Mueller et al. 2025, App. B.1)",
+        output: "vector",
+        keys: "",
+        build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, input)?)),
+    },
+    EncoderInfo {
+        name: "mlp",
+        about: "fully connected ReLU layers of widths model.hidden",
+        output: "vector",
+        keys: "hidden",
+        build: |cfg, p, input| {
+            if cfg.hidden.is_empty() {
+                bail!("model.hidden: the mlp encoder needs at least one hidden width");
+            }
+            Ok(Box::new(mlp::Mlp::new(p, input, &cfg.hidden)))
+        },
+    },
+    EncoderInfo {
+        name: "convnet",
+        about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), global average pool",
+        output: "vector",
+        keys: "channels",
+        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, false)?)),
+    },
+    EncoderInfo {
+        name: "convnet_dense",
+        about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), feature map for dense heads",
+        output: "spatial",
+        keys: "channels",
+        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, true)?)),
+    },
+];
+
+/// The registered encoder called `name`, or an error naming `model.encoder` and the known ones.
+pub fn encoder(name: &str) -> Result<&'static EncoderInfo> {
+    ENCODERS.iter().find(|e| e.name == name).ok_or_else(|| {
+        let known: Vec<&str> = ENCODERS.iter().map(|e| e.name).collect();
+        anyhow::anyhow!(
+            "model.encoder: unknown encoder `{name}`; known: {}",
+            known.join(", ")
+        )
+    })
 }
 
 /// Builds the encoder named in the config under `path`, for inputs of shape `[C, H, W]`.
@@ -32,58 +103,25 @@ pub fn build_encoder(
     path: nn::Path,
     input: [i64; 3],
 ) -> Result<Box<dyn Encoder>> {
-    Ok(match cfg.encoder {
-        EncoderKind::Lenet => Box::new(lenet::LeNet::new(path, input)?),
-        EncoderKind::Mlp => Box::new(mlp::Mlp::new(path, input, &cfg.hidden)),
-    })
+    (encoder(&cfg.encoder)?.build)(cfg, path, input)
 }
 
-/// PyTorch's default initialisation of `nn.Linear` and `nn.Conv2d` (`reset_parameters`:
-/// kaiming_uniform with a = √5 for weights, i.e. U(±1/√fan_in), and U(±1/√fan_in) for biases),
-/// so runs start where the reference PyTorch code starts; tch's own default is Kaiming-uniform
-/// with the ReLU gain, √6 ≈ 2.45 times wider, which starts LeNet at a loss near 4 instead of ln 10.
-pub fn torch_default_init(fan_in: i64) -> nn::Init {
-    let b = 1.0 / (fan_in as f64).sqrt();
-    nn::Init::Uniform { lo: -b, up: b }
-}
+/// A task as the network needs it: its name and its kind.
+pub type TaskHead = (String, Arc<dyn TaskKind>);
 
-/// A linear layer with PyTorch's default initialisation.
-pub fn linear(p: nn::Path, fan_in: i64, out: i64) -> nn::Linear {
-    let init = torch_default_init(fan_in);
-    nn::linear(
-        p,
-        fan_in,
-        out,
-        nn::LinearConfig {
-            ws_init: init,
-            bs_init: Some(init),
-            bias: true,
-        },
-    )
-}
-
-/// A 2-D convolution with PyTorch's default initialisation.
-pub fn conv2d(p: nn::Path, cin: i64, cout: i64, k: i64, padding: i64) -> nn::Conv2D {
-    let init = torch_default_init(cin * k * k);
-    let cfg = nn::ConvConfig {
-        padding,
-        ws_init: init,
-        bs_init: init,
-        ..Default::default()
-    };
-    nn::conv2d(p, cin, cout, k, cfg)
-}
-
-/// Shared encoder + one linear head per task.
+/// Shared encoder + one head per task.
 #[derive(Debug)]
 pub struct MultiTaskNet {
-    /// The variables (θ and every φ_k).
+    /// The variables (θ, every φ_k and the buffers).
     pub vs: nn::VarStore,
+    encoder_name: String,
     encoder: Box<dyn Encoder>,
-    heads: Vec<nn::Linear>,
+    heads: Vec<Box<dyn Head>>,
+    kinds: Vec<Arc<dyn TaskKind>>,
     tasks: Vec<String>,
     shared: Vec<(String, Tensor)>,
     head_params: Vec<Vec<(String, Tensor)>>,
+    buffers: Vec<(String, Tensor)>,
 }
 
 /// Serialises seeding + construction: libtorch's generator is process-global, so two runs
@@ -96,7 +134,7 @@ impl MultiTaskNet {
     pub fn seeded(
         seed: u64,
         cfg: &ModelConfig,
-        tasks: &[(String, i64)],
+        tasks: &[TaskHead],
         input: [i64; 3],
         device: Device,
     ) -> Result<Self> {
@@ -110,7 +148,7 @@ impl MultiTaskNet {
     /// the encoder's initial weights are the same in STL and MTL runs.
     pub fn new(
         cfg: &ModelConfig,
-        tasks: &[(String, i64)],
+        tasks: &[TaskHead],
         input: [i64; 3],
         device: Device,
     ) -> Result<Self> {
@@ -120,16 +158,26 @@ impl MultiTaskNet {
         let vs = nn::VarStore::new(device);
         let root = vs.root();
         let encoder = build_encoder(cfg, &root / "encoder", input)?;
+        let features = encoder.output();
         let heads = tasks
             .iter()
-            .map(|(name, classes)| {
-                linear(&root / "head" / name.as_str(), encoder.out_dim(), *classes)
+            .map(|(name, kind)| {
+                kind.build_head(
+                    &root / "head" / name.as_str(),
+                    features,
+                    Some((input[1], input[2])),
+                )
+                .map_err(|e| anyhow::anyhow!("task `{name}` on encoder `{}`: {e:#}", cfg.encoder))
             })
-            .collect();
+            .collect::<Result<Vec<_>>>()?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
+        // Buffers (batch-norm running statistics) are the variables without gradients.
+        let (params, buffers): (Vec<_>, Vec<_>) =
+            vars.into_iter().partition(|(_, t)| t.requires_grad());
         let pick = |prefix: &str| -> Vec<(String, Tensor)> {
-            vars.iter()
+            params
+                .iter()
                 .filter(|(n, _)| n.starts_with(prefix))
                 .map(|(n, t)| (n.clone(), t.shallow_clone()))
                 .collect()
@@ -141,12 +189,25 @@ impl MultiTaskNet {
             .collect();
         Ok(Self {
             vs,
+            encoder_name: cfg.encoder.clone(),
             encoder,
             heads,
+            kinds: tasks.iter().map(|(_, k)| k.clone()).collect(),
             tasks: tasks.iter().map(|(n, _)| n.clone()).collect(),
             shared,
             head_params,
+            buffers,
         })
+    }
+
+    /// The registry name of the encoder (`lenet`, `mlp`, …).
+    pub fn encoder_name(&self) -> &str {
+        &self.encoder_name
+    }
+
+    /// What the encoder outputs.
+    pub fn features_shape(&self) -> FeatureShape {
+        self.encoder.output()
     }
 
     /// Weight of the encoder's last layer.
@@ -159,19 +220,34 @@ impl MultiTaskNet {
         &self.tasks
     }
 
+    /// Task `k`'s kind (its loss and metrics).
+    pub fn kind(&self, k: usize) -> &dyn TaskKind {
+        self.kinds[k].as_ref()
+    }
+
     /// Shared representation of `xs`.
     pub fn features(&self, xs: &Tensor, train: bool) -> Tensor {
         self.encoder.forward(xs, train)
     }
 
-    /// Task `k`'s logits from a representation.
-    pub fn head(&self, k: usize, features: &Tensor) -> Tensor {
-        features.apply(&self.heads[k])
+    /// Task `k`'s output (logits, a prediction, a per-pixel map) from a representation.
+    pub fn head(&self, k: usize, features: &Tensor, train: bool) -> Tensor {
+        self.heads[k].forward(features, train)
     }
 
-    /// Task `k`'s logits from inputs.
-    pub fn logits(&self, k: usize, xs: &Tensor, train: bool) -> Tensor {
-        self.head(k, &self.features(xs, train))
+    /// Task `k`'s output from inputs.
+    pub fn forward(&self, k: usize, xs: &Tensor, train: bool) -> Tensor {
+        self.head(k, &self.features(xs, train), train)
+    }
+
+    /// Task `k`'s training loss (its kind's) of `out` against `target`.
+    pub fn loss(&self, k: usize, out: &Tensor, target: &Tensor) -> Tensor {
+        self.kinds[k].loss(out, target)
+    }
+
+    /// Task `k`'s loss of each example, `[N]`.
+    pub fn per_example_loss(&self, k: usize, out: &Tensor, target: &Tensor) -> Tensor {
+        self.kinds[k].per_example_loss(out, target)
     }
 
     /// Shared (encoder) parameters θ, name-sorted.
@@ -201,6 +277,15 @@ impl MultiTaskNet {
         self.named_params().into_iter().map(|(_, t)| t).collect()
     }
 
+    /// The buffers (batch-norm running statistics) with their names, name-sorted; state to
+    /// checkpoint, never to differentiate or optimise.
+    pub fn named_buffers(&self) -> Vec<(String, Tensor)> {
+        self.buffers
+            .iter()
+            .map(|(n, t)| (n.clone(), t.shallow_clone()))
+            .collect()
+    }
+
     /// Number of shared scalars (columns of the task Jacobian).
     pub fn n_shared(&self) -> i64 {
         self.shared.iter().map(|(_, t)| t.numel() as i64).sum()
@@ -217,8 +302,8 @@ mod tests {
     use super::*;
     use crate::config::ModelConfig;
 
-    fn tasks(names: &[&str]) -> Vec<(String, i64)> {
-        names.iter().map(|n| (n.to_string(), 10)).collect()
+    fn tasks(names: &[&str]) -> Vec<TaskHead> {
+        crate::task::multiclass::heads(names, 10)
     }
 
     #[test]
@@ -232,7 +317,7 @@ mod tests {
         )
         .unwrap();
         let x = Tensor::randn([5, 1, 28, 28], (tch::Kind::Float, Device::Cpu));
-        assert_eq!(net.logits(1, &x, false).size(), vec![5, 10]);
+        assert_eq!(net.forward(1, &x, false).size(), vec![5, 10]);
         // LeNet-5: conv 1->6 (5x5), conv 6->16 (5x5), fc 400->120, fc 120->84.
         let n = 6 * 25 + 6 + 16 * 6 * 25 + 16 + 400 * 120 + 120 + 120 * 84 + 84;
         assert_eq!(net.n_shared(), n);

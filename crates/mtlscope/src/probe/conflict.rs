@@ -61,7 +61,7 @@ fn shared_grads(ctx: &ProbeContext, k: usize, positions: &[i64], s: usize) -> Te
     let parts: Vec<Tensor> = chunks(positions, s, CHUNK)
         .map(|c| {
             let (x, y) = sub.select(c);
-            let rec = ctx.tape.forward(k, &x);
+            let rec = ctx.tape().forward(k, &x);
             let probs = rec.logits.softmax(-1, Kind::Float).detach();
             rec.group_grads(&ce_dlogits(&probs, &y, s as i64), s as i64, true, false)
         })

@@ -59,7 +59,7 @@ impl Probe for FisherTrace {
             for c in chunks(&positions, s, CHUNK) {
                 let x = sub.x.narrow(0, c[0], c.len() as i64);
                 let y = sub.y.narrow(0, c[0], c.len() as i64);
-                let rec = ctx.tape.forward(k, &x);
+                let rec = ctx.tape().forward(k, &x);
                 let probs = rec.logits.softmax(-1, Kind::Float).detach();
                 let (m, e) = chunk_traces(
                     &probs,

@@ -27,7 +27,7 @@ use rand::SeedableRng;
 use rand_chacha::ChaCha8Rng;
 use tch::{Device, Tensor};
 
-use crate::config::{EncoderKind, ProbesConfig};
+use crate::config::ProbesConfig;
 use crate::data::TaskData;
 use crate::model::MultiTaskNet;
 use per_example::Tape;
@@ -80,12 +80,22 @@ impl Subset {
     }
 }
 
+impl ProbeContext<'_> {
+    /// The tape; [`ProbeSet::new`] checked the network can have one before any probe that
+    /// uses it was built.
+    pub fn tape(&self) -> &Tape {
+        self.tape
+            .expect("ProbeSet::new builds a tape for the per-example probes")
+    }
+}
+
 /// What a probe sees at one evaluation.
 pub struct ProbeContext<'a> {
     /// The network at the evaluation point.
     pub net: &'a MultiTaskNet,
-    /// Its functional twin, for batched per-example gradients.
-    pub tape: &'a Tape,
+    /// Its functional twin, for batched per-example gradients (built when a probe that needs
+    /// it runs; see [`ProbeContext::tape`]).
+    pub tape: Option<&'a Tape>,
     /// S_k per task, in head order.
     pub subsets: &'a [Subset],
     /// `probes.seed`.
@@ -121,19 +131,26 @@ pub trait Probe {
 pub struct ProbeSet {
     every: usize,
     seed: u64,
-    encoder: EncoderKind,
+    needs_tape: bool,
     subsets: Vec<Subset>,
     probes: Vec<Box<dyn Probe>>,
 }
 
 impl ProbeSet {
-    /// Draws S_k for every task (on `device`) and builds the probes listed in `cfg.which`.
+    /// Draws S_k for every task (on `device`) and builds the probes listed in `cfg.which`;
+    /// errors at once (before any training) when `net` cannot be probed as asked.
     pub fn new(
         cfg: &ProbesConfig,
-        encoder: EncoderKind,
+        net: &MultiTaskNet,
         tasks: &[TaskData],
         device: Device,
     ) -> Result<Self> {
+        let needs_tape = ["fim_trace", "coherence", "conflict"]
+            .iter()
+            .any(|p| cfg.runs(p));
+        if needs_tape {
+            Tape::new(net)?;
+        }
         let subsets = tasks
             .iter()
             .map(|t| {
@@ -163,7 +180,7 @@ impl ProbeSet {
         Ok(Self {
             every: cfg.every,
             seed: cfg.seed,
-            encoder,
+            needs_tape,
             subsets,
             probes,
         })
@@ -203,10 +220,14 @@ impl ProbeSet {
         net: &MultiTaskNet,
         eval_index: usize,
     ) -> Result<Vec<ProbeRow>> {
-        let tape = Tape::new(self.encoder, net)?;
+        let tape = if self.needs_tape {
+            Some(Tape::new(net)?)
+        } else {
+            None
+        };
         let ctx = ProbeContext {
             net,
-            tape: &tape,
+            tape: tape.as_ref(),
             subsets: &self.subsets,
             seed: self.seed,
             eval_index,
@@ -263,7 +284,7 @@ pub fn batch_grad(
     if !shared_only {
         params.extend(net.head_params(k));
     }
-    let loss = crate::task::multiclass::cross_entropy(&net.logits(k, x, false), y);
+    let loss = net.loss(k, &net.forward(k, x, false), y);
     crate::aggregate::jacobian::flatten(&Tensor::run_backward(&[loss], &params, false, false))
 }
 

@@ -14,15 +14,35 @@
 //!
 //! This needs the layers, which [`crate::model::Encoder`] hides, so [`Tape`] re-runs the
 //! encoders of `model/` functionally on the net's own parameter tensors (by name). A test
-//! checks its logits against [`MultiTaskNet::logits`] and its gradients against autograd for
-//! every [`EncoderKind`]; a new encoder is a compile error in [`Tape::new`] until added here.
+//! checks its logits against [`MultiTaskNet::forward`] and its gradients against autograd for
+//! every encoder it knows ([`Arch`]); [`Tape::new`] refuses any other encoder, and any task
+//! kind but `multiclass`, by name.
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
-use crate::config::EncoderKind;
 use crate::model::MultiTaskNet;
+
+/// The encoders the tape re-runs functionally.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Arch {
+    /// `model/lenet.rs`.
+    Lenet,
+    /// `model/mlp.rs`.
+    Mlp,
+}
+
+impl Arch {
+    /// The tape's twin of the registry encoder `name`, if it has one.
+    pub fn of(name: &str) -> Option<Self> {
+        match name {
+            "lenet" => Some(Arch::Lenet),
+            "mlp" => Some(Arch::Mlp),
+            _ => None,
+        }
+    }
+}
 
 /// A layer with parameters: its kind and its weight and bias.
 struct Layer {
@@ -101,7 +121,7 @@ impl Layer {
 
 /// The functional twin of a [`MultiTaskNet`].
 pub struct Tape {
-    kind: EncoderKind,
+    kind: Arch,
     encoder: Vec<Layer>,
     heads: Vec<Layer>,
     shared_names: Vec<String>,
@@ -118,21 +138,36 @@ pub struct Recorded<'a> {
 }
 
 impl Tape {
-    /// The tape of `net`, whose encoder is `kind`.
-    pub fn new(kind: EncoderKind, net: &MultiTaskNet) -> Result<Self> {
+    /// The tape of `net`; an error names the encoder or task kind it cannot re-run.
+    pub fn new(net: &MultiTaskNet) -> Result<Self> {
+        let Some(kind) = Arch::of(net.encoder_name()) else {
+            bail!(
+                "probes.which: the per-example probes (fim_trace, coherence, conflict) support the encoders lenet and mlp so far, not `{}`; run sharpness only",
+                net.encoder_name()
+            );
+        };
+        for k in 0..net.tasks().len() {
+            if net.kind(k).name() != "multiclass" {
+                bail!(
+                    "probes.which: the per-example probes (fim_trace, coherence, conflict) support multiclass tasks so far; task `{}` is {}; run sharpness only",
+                    net.tasks()[k],
+                    net.kind(k).name()
+                );
+            }
+        }
         let named: Vec<(String, Tensor)> = net.named_params();
         let params: HashMap<String, Tensor> = named
             .iter()
             .map(|(n, t)| (n.clone(), t.shallow_clone()))
             .collect();
         let encoder = match kind {
-            EncoderKind::Lenet => vec![
+            Arch::Lenet => vec![
                 Layer::new(&params, "encoder.conv1", Some(2))?,
                 Layer::new(&params, "encoder.conv2", Some(0))?,
                 Layer::new(&params, "encoder.fc1", None)?,
                 Layer::new(&params, "encoder.fc2", None)?,
             ],
-            EncoderKind::Mlp => {
+            Arch::Mlp => {
                 let mut v = Vec::new();
                 while params.contains_key(&format!("encoder.fc{}.weight", v.len() + 1)) {
                     v.push(Layer::new(
@@ -178,15 +213,15 @@ impl Tape {
     pub fn forward(&self, k: usize, x: &Tensor) -> Recorded<'_> {
         let mut io = Vec::with_capacity(self.encoder.len() + 1);
         let mut a = match self.kind {
-            EncoderKind::Lenet => x.shallow_clone(),
-            EncoderKind::Mlp => x.flatten(1, -1),
+            Arch::Lenet => x.shallow_clone(),
+            Arch::Mlp => x.flatten(1, -1),
         };
         for (l, layer) in self.encoder.iter().enumerate() {
             let z = layer.apply(&a);
             // Glue between layers, as in model/lenet.rs and model/mlp.rs.
             let next = match (self.kind, l) {
-                (EncoderKind::Lenet, 0) => z.relu().max_pool2d_default(2),
-                (EncoderKind::Lenet, 1) => z.relu().max_pool2d_default(2).flatten(1, -1),
+                (Arch::Lenet, 0) => z.relu().max_pool2d_default(2),
+                (Arch::Lenet, 1) => z.relu().max_pool2d_default(2).flatten(1, -1),
                 _ => z.relu(),
             };
             io.push((a, z));
@@ -256,19 +291,21 @@ mod tests {
     use crate::task::multiclass::cross_entropy as task_loss;
     use tch::Device;
 
-    fn nets() -> Vec<(EncoderKind, MultiTaskNet, [i64; 3])> {
+    fn nets() -> Vec<(Arch, MultiTaskNet, [i64; 3])> {
         tch::manual_seed(11);
-        let tasks = vec![("a".to_string(), 10), ("b".to_string(), 4)];
+        let mut tasks = crate::task::multiclass::heads(&["a"], 10);
+        tasks.extend(crate::task::multiclass::heads(&["b"], 4));
         let lenet = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu);
         let mlp_cfg = ModelConfig {
-            encoder: EncoderKind::Mlp,
+            encoder: "mlp".into(),
             // Eleven layers: `fc10` sorts before `fc2` by name, which the tape must not confuse.
             hidden: vec![7; 11],
+            ..Default::default()
         };
         let mlp = MultiTaskNet::new(&mlp_cfg, &tasks, [1, 5, 5], Device::Cpu);
         vec![
-            (EncoderKind::Lenet, lenet.unwrap(), [1, 28, 28]),
-            (EncoderKind::Mlp, mlp.unwrap(), [1, 5, 5]),
+            (Arch::Lenet, lenet.unwrap(), [1, 28, 28]),
+            (Arch::Mlp, mlp.unwrap(), [1, 5, 5]),
         ]
     }
 
@@ -277,12 +314,12 @@ mod tests {
     #[test]
     fn group_gradients_match_autograd() {
         for (kind, net, [c, h, w]) in nets() {
-            let tape = Tape::new(kind, &net).unwrap();
+            let tape = Tape::new(&net).unwrap();
             let k = 1;
             let x = Tensor::randn([6, c, h, w], (Kind::Float, Device::Cpu));
             let y = Tensor::from_slice(&[0i64, 3, 1, 2, 2, 0]);
             let rec = tape.forward(k, &x);
-            let direct = net.logits(k, &x, false);
+            let direct = net.forward(k, &x, false);
             assert!(rec.logits.allclose(&direct, 1e-6, 1e-6, false), "{kind:?}");
             let probs = rec.logits.softmax(-1, Kind::Float);
             for s in [1i64, 3] {
@@ -296,7 +333,7 @@ mod tests {
                 for grp in 0..6 / s {
                     let xs = x.narrow(0, grp * s, s);
                     let ys = y.narrow(0, grp * s, s);
-                    let loss = task_loss(&net.logits(k, &xs, false), &ys);
+                    let loss = task_loss(&net.forward(k, &xs, false), &ys);
                     let want = flatten(&Tensor::run_backward(&[loss], &params, false, false));
                     let got = g.get(grp);
                     let err = (&got - &want).abs().max().double_value(&[]);

@@ -26,7 +26,6 @@ use tch::{Kind, Tensor};
 
 use super::{Probe, ProbeContext, ProbeRow};
 use crate::config::ProbesConfig;
-use crate::task::multiclass::cross_entropy as task_loss;
 
 /// The sharpness probe.
 pub struct Sharpness {
@@ -84,7 +83,7 @@ impl Probe for Sharpness {
                     self.rho,
                     self.step_size * self.rho,
                     self.steps,
-                    &mut || task_loss(&net.logits(k, &x, false), &y),
+                    &mut || net.loss(k, &net.forward(k, &x, false), &y),
                 ));
             }
             // One device→host transfer per task.

@@ -1,8 +1,8 @@
 //! The two head shapes task kinds use: a linear layer on vector features, and a small
 //! convolutional decoder on feature maps that upsamples to the input size.
 //!
-//! Both start from PyTorch's default initialisation ([`crate::model::linear`],
-//! [`crate::model::conv2d`]), so a head starts where the reference PyTorch code starts. A linear
+//! Both start from PyTorch's default initialisation ([`crate::layers::linear`],
+//! [`crate::layers::conv2d`]), so a head starts where the reference PyTorch code starts. A linear
 //! head's parameters sit directly under its path (`head.<task>.weight`, `.bias`), the names
 //! [`crate::model::MultiTaskNet`] gives its heads, so checkpoints keep their names.
 
@@ -32,7 +32,7 @@ pub fn linear_head(
 ) -> Result<Box<dyn Head>, TaskError> {
     match features {
         FeatureShape::Vector { dim } => Ok(Box::new(LinearHead {
-            layer: crate::model::linear(p, dim, out),
+            layer: crate::layers::linear(p, dim, out),
         })),
         FeatureShape::Spatial { .. } => Err(TaskError::Features {
             kind,
@@ -109,8 +109,8 @@ pub fn decoder_head(
     };
     let hidden_c = hidden.unwrap_or(channels);
     Ok(Box::new(DecoderHead {
-        hidden: crate::model::conv2d(&p / "hidden", channels, hidden_c, 3, 1),
-        out: crate::model::conv2d(&p / "out", hidden_c, out, 1, 0),
+        hidden: crate::layers::conv2d(&p / "hidden", channels, hidden_c, 3, 1),
+        out: crate::layers::conv2d(&p / "out", hidden_c, out, 1, 0),
         out_hw,
         unit_norm,
     }))

@@ -19,7 +19,7 @@
 //!
 //! Dependencies point one way: `data`, `model`, `probe`, `aggregate` and `train` import the
 //! losses from here; this module imports only `model`'s layer constructors
-//! ([`crate::model::linear`], [`crate::model::conv2d`]) so heads start from PyTorch's default
+//! ([`crate::layers::linear`], [`crate::layers::conv2d`]) so heads start from PyTorch's default
 //! initialisation like the encoders.
 
 pub mod binary;

@@ -25,6 +25,25 @@ pub fn metrics() -> Vec<MetricSpec> {
     ]
 }
 
+/// `names` as multi-class tasks of `classes` classes each, as [`crate::model::MultiTaskNet`]
+/// takes them (tests, benchmarks).
+pub fn heads(names: &[&str], classes: i64) -> Vec<(String, std::sync::Arc<dyn TaskKind>)> {
+    names
+        .iter()
+        .map(|n| {
+            let kind = Multiclass::new(MulticlassSpec {
+                classes,
+                top_k: vec![],
+            })
+            .expect("classes >= 2");
+            (
+                n.to_string(),
+                std::sync::Arc::new(kind) as std::sync::Arc<dyn TaskKind>,
+            )
+        })
+        .collect()
+}
+
 /// `{ kind = "multiclass", classes = 10, top_k = [5] }`.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]

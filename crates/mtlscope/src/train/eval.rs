@@ -1,11 +1,10 @@
-//! Evaluation: mean loss and accuracy of every task on its full training, validation and test
-//! sets, in eval mode without gradients (Mueller et al. 2025, §3: the full training loss).
-
-use tch::Kind;
+//! Evaluation: every metric of every task on its full training, validation and test sets, in
+//! eval mode without gradients (Mueller et al. 2025, §3: the full training loss). Each task's
+//! kind accumulates its metrics over the whole split ([`crate::task::MetricAccumulator`]), so
+//! mIoU, F1 or Pearson are exact over the split, not averages of per-chunk values.
 
 use crate::data::{Split, TaskData};
 use crate::model::MultiTaskNet;
-use crate::task::multiclass::cross_entropy as task_loss;
 
 /// The splits evaluated, in CSV order.
 pub const SPLITS: [&str; 3] = ["train", "val", "test"];
@@ -17,39 +16,38 @@ pub struct EvalRow {
     pub task: usize,
     /// `train`, `val` or `test`.
     pub split: &'static str,
-    /// Mean cross-entropy.
-    pub loss: f64,
-    /// Fraction classified correctly.
-    pub accuracy: f64,
+    /// The task's metrics, aligned with [`TaskData::info`]'s `metrics`: the loss first.
+    pub values: Vec<f64>,
 }
 
-/// Mean loss and accuracy of head `k` on `split`, in chunks of `chunk` examples.
-pub fn evaluate_split(net: &MultiTaskNet, k: usize, split: &Split, chunk: usize) -> (f64, f64) {
-    let n = split.len();
-    if n == 0 {
-        return (f64::NAN, f64::NAN);
+impl EvalRow {
+    /// The loss (the first metric of every kind).
+    pub fn loss(&self) -> f64 {
+        self.values[0]
     }
+}
+
+/// The metrics of head `k` on `split`, in chunks of `chunk` examples; NaN for an empty split.
+pub fn evaluate_split(
+    net: &MultiTaskNet,
+    task: &TaskData,
+    k: usize,
+    split: &Split,
+    chunk: usize,
+) -> Vec<f64> {
+    let n = split.len();
+    let mut acc = task.kind.accumulator();
     tch::no_grad(|| {
-        let (mut loss, mut correct) = (0.0f64, 0i64);
         let mut start = 0;
         while start < n {
             let len = chunk.min(n - start) as i64;
             let x = split.x.narrow(0, start as i64, len).to_device(net.device());
             let y = split.y.narrow(0, start as i64, len).to_device(net.device());
-            let logits = net.logits(k, &x, false);
-            loss += task_loss(&logits, &y)
-                .to_kind(Kind::Double)
-                .double_value(&[])
-                * len as f64;
-            correct += logits
-                .argmax(-1, false)
-                .eq_tensor(&y)
-                .sum(Kind::Int64)
-                .int64_value(&[]);
+            acc.add(&net.forward(k, &x, false), &y);
             start += len as usize;
         }
-        (loss / n as f64, correct as f64 / n as f64)
-    })
+    });
+    acc.finish()
 }
 
 /// Every task on every split.
@@ -57,12 +55,10 @@ pub fn evaluate(net: &MultiTaskNet, tasks: &[TaskData], chunk: usize) -> Vec<Eva
     let mut rows = Vec::new();
     for (k, t) in tasks.iter().enumerate() {
         for split in SPLITS {
-            let (loss, accuracy) = evaluate_split(net, k, t.split(split), chunk);
             rows.push(EvalRow {
                 task: k,
                 split,
-                loss,
-                accuracy,
+                values: evaluate_split(net, t, k, t.split(split), chunk),
             });
         }
     }

@@ -131,6 +131,27 @@ pub fn batches(samplers: &mut [Sampler], data: &[(&Tensor, &Tensor)], step: usiz
         .collect()
 }
 
+/// The batches of a shared-input step: one draw of indices from `sampler`, the inputs
+/// selected once and shared by every task's batch (so [`crate::data::same_inputs`] holds and
+/// the encoder runs once), each task's targets selected at the same indices.
+pub fn shared_batches(
+    sampler: &mut Sampler,
+    data: &[(&Tensor, &Tensor)],
+    step: usize,
+) -> Vec<Batch> {
+    let Some((x, _)) = data.first() else {
+        return Vec::new();
+    };
+    let idx = Tensor::from_slice(sampler.batch(step)).to_device(x.device());
+    let xb = x.index_select(0, &idx);
+    data.iter()
+        .map(|(_, y)| Batch {
+            x: xb.shallow_clone(),
+            y: y.index_select(0, &idx),
+        })
+        .collect()
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

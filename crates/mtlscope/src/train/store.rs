@@ -16,9 +16,14 @@ use std::io::{BufWriter, Write};
 use std::path::{Path, PathBuf};
 use tch::Tensor;
 
+/// The version of the run-directory format this build writes (`run.json`'s
+/// `format_version`); see docs/run-format.md. Version 1 (no `format_version` key) had a wide
+/// `trajectory.csv` with `loss,accuracy` columns.
+pub const FORMAT_VERSION: u32 = 2;
+
 /// The long-form CSV files of a run and their headers.
 pub const CSVS: [(&str, &str); 3] = [
-    ("trajectory.csv", "epoch,step,task,split,loss,accuracy"),
+    ("trajectory.csv", "epoch,step,task,split,metric,value"),
     ("probes.csv", "epoch,step,task,probe,value"),
     ("steps.csv", "step,quantity,task,value"),
 ];
@@ -142,6 +147,9 @@ pub enum Status {
 /// `run.json`.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
+    /// [`FORMAT_VERSION`] of the writer (absent, read as 1, in older runs).
+    #[serde(default = "format_v1")]
+    pub format_version: u32,
     /// Status.
     pub status: Status,
     /// What happened, in words (the divergence step and task, the interrupt).
@@ -156,14 +164,19 @@ pub struct RunInfo {
     pub steps_per_epoch: usize,
     /// Epochs planned.
     pub epochs: usize,
-    /// Tasks, in head order.
-    pub tasks: Vec<String>,
+    /// Tasks, in head order, each with its kind and its metrics (name, direction), so readers
+    /// need no knowledge of task kinds.
+    pub tasks: Vec<crate::task::TaskInfo>,
     /// Wall-clock seconds spent training, summed over resumes.
     pub wall_seconds: f64,
     /// Device.
     pub device: String,
     /// Versions of mtlscope and its backend.
     pub versions: BTreeMap<String, String>,
+}
+
+fn format_v1() -> u32 {
+    1
 }
 
 /// `checkpoints/last.json`: where the run stood when the checkpoint was taken.

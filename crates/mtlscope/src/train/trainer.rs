@@ -15,7 +15,7 @@ use super::eval::evaluate;
 use super::fault;
 use super::objective::{self, NonFinite, Objective};
 use super::optim::{self, Optimizer};
-use super::sampler::{batches, Sampler};
+use super::sampler::{batches, shared_batches, Sampler};
 use super::store::{
     fmt_float, fnv1a_hex, read_checkpoint, CheckpointMeta, RunDir, RunInfo, RunLock, Status,
 };
@@ -69,6 +69,8 @@ struct Run {
     optimizer: Box<dyn Optimizer>,
     objective: Box<dyn Objective>,
     samplers: Vec<Sampler>,
+    /// Every task labels the same examples: one batch of inputs per step, one encoder pass.
+    shared_inputs: bool,
     dir: RunDir,
     info: RunInfo,
     probes: Option<ProbeSet>,
@@ -84,21 +86,12 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     super::determinism::set(cfg.train.deterministic);
     let device = opts.device;
     // Data first: a bad dataset stops before anything is written.
-    let tasks: Vec<TaskData> = load_tasks(&cfg.data)?
-        .into_iter()
-        .map(|t| TaskData {
-            name: t.name,
-            classes: t.classes,
-            train: t.train.to(device),
-            val: t.val.to(device),
-            test: t.test.to(device),
-        })
-        .collect();
+    let tasks = crate::data::to_device(load_tasks(&cfg.data)?, device);
     let input = crate::data::input_shape(&tasks)?;
-    let heads: Vec<(String, i64)> = tasks.iter().map(|t| (t.name.clone(), t.classes)).collect();
-    let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, device)?;
+    let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads(&tasks), input, device)?;
     let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let sizes: Vec<usize> = tasks.iter().map(|t| t.train.len()).collect();
+    let shared_inputs = crate::data::shares_inputs(&tasks);
     let (samplers, steps_per_epoch) = super::sampler::task_samplers(&cfg.train, &names, &sizes);
     let total = steps_per_epoch
         .checked_mul(cfg.train.epochs)
@@ -119,7 +112,8 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         steps_total: total,
         steps_per_epoch,
         epochs: cfg.train.epochs,
-        tasks: tasks.iter().map(|t| t.name.clone()).collect(),
+        format_version: super::store::FORMAT_VERSION,
+        tasks: tasks.iter().map(|t| t.info()).collect(),
         wall_seconds: 0.0,
         device: format!("{device:?}").to_lowercase(),
         versions,
@@ -127,12 +121,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     let optimizer = optim::build(&cfg.optim);
     let objective = objective::build(&cfg.objective, tasks.len(), steps_per_epoch)?;
     let probes = if cfg.probes.enabled {
-        Some(ProbeSet::new(
-            &cfg.probes,
-            cfg.model.encoder,
-            &tasks,
-            device,
-        )?)
+        Some(ProbeSet::new(&cfg.probes, &net, &tasks, device)?)
     } else {
         None
     };
@@ -165,6 +154,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         optimizer,
         objective,
         samplers,
+        shared_inputs,
         dir,
         info,
         probes,
@@ -214,9 +204,18 @@ fn strip(state: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tenso
         .collect()
 }
 
-fn load_params(net: &MultiTaskNet, state: &HashMap<String, Tensor>) -> Result<()> {
+/// Each task's name and kind, as [`MultiTaskNet`] takes them.
+pub fn heads(tasks: &[TaskData]) -> Vec<crate::model::TaskHead> {
+    tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.kind.clone()))
+        .collect()
+}
+
+/// Restores parameters and buffers (batch-norm statistics) from a checkpoint.
+pub fn load_params(net: &MultiTaskNet, state: &HashMap<String, Tensor>) -> Result<()> {
     tch::no_grad(|| {
-        for (name, p) in net.named_params() {
+        for (name, p) in net.named_params().into_iter().chain(net.named_buffers()) {
             let key = format!("model.{name}");
             let saved = state
                 .get(&key)
@@ -251,28 +250,26 @@ impl Run {
     /// [`Divergence`]: its rows are not written and no checkpoint is taken.
     fn record(&mut self, step: usize, wall: f64, opts: &RunOptions) -> Result<()> {
         let rows = evaluate(&self.net, &self.tasks, self.cfg.train.eval_batch_size);
-        if let Some(r) = rows.iter().find(|r| !r.loss.is_finite()) {
+        if let Some(r) = rows.iter().find(|r| !r.loss().is_finite()) {
             return Err(Divergence(format!(
                 "diverged: evaluation at step {step} (epoch {:.3}): loss of task `{}` on {} is {}; trajectory kept up to the last finite evaluation",
                 self.epoch(step),
                 self.tasks[r.task].name,
                 r.split,
-                r.loss
+                r.loss()
             ))
             .into());
         }
         let epoch = self.epoch(step).to_string();
         let step_s = step.to_string();
         for r in &rows {
-            let (loss, acc) = (fmt_float(r.loss), fmt_float(r.accuracy));
-            self.dir.trajectory.row(&[
-                &epoch,
-                &step_s,
-                &self.tasks[r.task].name,
-                r.split,
-                &loss,
-                &acc,
-            ])?;
+            let task = &self.tasks[r.task];
+            for (m, v) in task.kind.metrics().iter().zip(&r.values) {
+                let value = fmt_float(*v);
+                self.dir
+                    .trajectory
+                    .row(&[&epoch, &step_s, &task.name, r.split, &m.name, &value])?;
+            }
         }
         // Evaluation index from the step alone (the last one may be off the grid), so a
         // resumed run seeds its probes as the uninterrupted run did.
@@ -291,10 +288,15 @@ impl Run {
                 .iter()
                 .filter(|r| r.split != "test")
                 .map(|r| {
-                    format!(
-                        "{}/{} loss {:.4} acc {:.4}",
-                        self.tasks[r.task].name, r.split, r.loss, r.accuracy
-                    )
+                    let t = &self.tasks[r.task];
+                    let metrics: Vec<String> = t
+                        .kind
+                        .metrics()
+                        .iter()
+                        .zip(&r.values)
+                        .map(|(m, v)| format!("{} {v:.4}", m.name))
+                        .collect();
+                    format!("{}/{} {}", t.name, r.split, metrics.join(" "))
                 })
                 .collect();
             eprintln!(
@@ -330,6 +332,7 @@ impl Run {
             .net
             .named_params()
             .into_iter()
+            .chain(self.net.named_buffers())
             .map(|(n, t)| (format!("model.{n}"), t))
             .collect();
         tensors.extend(
@@ -437,7 +440,11 @@ impl Run {
                 .iter()
                 .map(|t| (&t.train.x, &t.train.y))
                 .collect();
-            let batches = batches(&mut self.samplers, &data, step);
+            let batches = if self.shared_inputs {
+                shared_batches(&mut self.samplers[0], &data, step)
+            } else {
+                batches(&mut self.samplers, &data, step)
+            };
             let epoch_after = self.epoch(step + 1);
             let diverged = |what: String| {
                 bar.abandon();

@@ -14,7 +14,7 @@ use mtl_aggregate::{Gramian, JacobianRef, Method};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
-use super::{check_finite, task_loss, Batch, Objective, Quantity, StepOutput};
+use super::{check_finite, Batch, Objective, Quantity, StepOutput};
 use crate::aggregate::apply::unflatten;
 use crate::aggregate::jacobian::task_gradients;
 use crate::model::MultiTaskNet;
@@ -172,10 +172,10 @@ impl Aggregate {
             // Gradient w.r.t. a detached copy of the representation: the encoder's graph is
             // kept for the weighted backward below.
             let zd = z.detach().set_requires_grad(true);
-            let l = task_loss(&net.head(k, &zd), &b.y);
+            let l = net.loss(k, &net.head(k, &zd, true), &b.y);
             let g = Tensor::run_backward(&[&l], &[&zd], false, false).remove(0);
             rows.push(g.reshape([-1]));
-            losses.push(task_loss(&net.head(k, &z), &b.y));
+            losses.push(net.loss(k, &net.head(k, &z, true), &b.y));
         }
         let jz = Tensor::stack(&rows, 0);
         let losses_now = Tensor::stack(&losses, 0).detach();

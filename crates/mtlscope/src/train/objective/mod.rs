@@ -16,7 +16,6 @@ use tch::Tensor;
 use crate::config::{ObjectiveConfig, ObjectiveKind};
 pub use crate::data::Batch;
 use crate::model::MultiTaskNet;
-use crate::task::multiclass::cross_entropy as task_loss;
 
 /// A per-step quantity worth plotting (weights, norms, cosines), written to `steps.csv`.
 #[derive(Debug, Clone, PartialEq)]
@@ -146,13 +145,22 @@ pub fn check_method(cfg: &ObjectiveConfig, method: &str, n_tasks: usize) -> Resu
     Ok(())
 }
 
-/// Per-task losses, one encoder pass per task's batch. Measured on LeNet, 3 tasks × 128, 2
-/// cores: K passes of 128 take 26.6 ms a step where one pass over the concatenated 384 takes
-/// 36.6 ms (the same holds in PyTorch eager with this libtorch), so batches are not merged.
+/// Per-task losses. Disjoint inputs: one encoder pass per task's batch (measured on LeNet,
+/// 3 tasks × 128, 2 cores: K passes of 128 take 26.6 ms a step where one pass over the
+/// concatenated 384 takes 36.6 ms, the same in PyTorch eager with this libtorch, so batches
+/// are not merged). Shared inputs ([`crate::data::same_inputs`]): one encoder pass, K heads.
 pub fn forward_losses(net: &MultiTaskNet, batches: &[Batch]) -> Vec<Tensor> {
+    if crate::data::same_inputs(batches) {
+        let z = net.features(&batches[0].x, true);
+        return batches
+            .iter()
+            .enumerate()
+            .map(|(k, b)| net.loss(k, &net.head(k, &z, true), &b.y))
+            .collect();
+    }
     batches
         .iter()
         .enumerate()
-        .map(|(k, b)| task_loss(&net.logits(k, &b.x, true), &b.y))
+        .map(|(k, b)| net.loss(k, &net.forward(k, &b.x, true), &b.y))
         .collect()
 }
