@@ -4,6 +4,7 @@
 pub mod aggregate;
 pub mod bench;
 pub mod datasets;
+pub mod encoders;
 pub mod experiment;
 pub mod export;
 pub mod hypervolume;
@@ -47,6 +48,8 @@ pub enum Command {
     Export(export::Args),
     /// List the datasets with their tasks (kind, metrics and directions) and expected files.
     Datasets(datasets::Args),
+    /// List the encoders (`model.encoder`) with their output (vector or spatial) and keys.
+    Encoders(encoders::Args),
 }
 
 impl Command {
@@ -63,6 +66,7 @@ impl Command {
             Command::Toy(a) => toy::run(a),
             Command::Export(a) => export::run(a),
             Command::Datasets(a) => datasets::run(a),
+            Command::Encoders(a) => encoders::run(a),
         }
     }
 }

@@ -6,6 +6,7 @@
 pub mod fashion_mtl;
 pub mod idx;
 pub mod locate;
+pub mod synthetic_scenes;
 
 use anyhow::Result;
 use tch::{Device, Tensor};
@@ -141,7 +142,8 @@ pub trait Dataset: Sync {
 }
 
 /// The dataset registry.
-pub static DATASETS: &[&dyn Dataset] = &[&fashion_mtl::FashionMtl];
+pub static DATASETS: &[&dyn Dataset] =
+    &[&fashion_mtl::FashionMtl, &synthetic_scenes::SyntheticScenes];
 
 /// The registered dataset called `name`, or an error listing the known ones.
 pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {

@@ -376,4 +376,51 @@ mod tests {
             );
         }
     }
+
+    /// Batch-norm running statistics are buffers: never parameters (so never in J, the
+    /// optimizer or the probes), updated by train-mode forwards only, used in eval mode.
+    #[test]
+    fn batch_norm_statistics_are_buffers() {
+        let cfg = ModelConfig {
+            encoder: "convnet".into(),
+            channels: vec![3, 5],
+            ..Default::default()
+        };
+        let net =
+            MultiTaskNet::seeded(4, &cfg, &tasks(&["a", "b"]), [2, 8, 8], Device::Cpu).unwrap();
+        let names: Vec<String> = net.named_params().into_iter().map(|(n, _)| n).collect();
+        assert!(names.iter().all(|n| !n.contains("running")), "{names:?}");
+        assert!(names.contains(&"encoder.bn1.weight".to_string()));
+        let buffers: Vec<String> = net.named_buffers().into_iter().map(|(n, _)| n).collect();
+        assert_eq!(
+            buffers,
+            [
+                "encoder.bn1.running_mean",
+                "encoder.bn1.running_var",
+                "encoder.bn2.running_mean",
+                "encoder.bn2.running_var"
+            ]
+        );
+        assert!(net.params().iter().all(|p| p.requires_grad()));
+        let x = Tensor::randn([6, 2, 8, 8], (tch::Kind::Float, Device::Cpu)) * 3.0 + 1.0;
+        let before = net.named_buffers()[0].1.copy();
+        let eval_out = net.forward(0, &x, false);
+        assert!(
+            net.named_buffers()[0].1.equal(&before),
+            "eval mode moved the statistics"
+        );
+        let _ = net.forward(0, &x, true);
+        let after = net.named_buffers()[0].1.copy();
+        assert!(
+            !after.equal(&before),
+            "train mode did not update the statistics"
+        );
+        // Eval mode normalises with the running statistics, so its output changed with them.
+        assert!(!net.forward(0, &x, false).equal(&eval_out));
+        // Train mode normalises with the batch's own statistics: the output is the same
+        // whatever the running statistics hold.
+        let t1 = net.forward(0, &x, true);
+        let t2 = net.forward(0, &x, true);
+        assert!(t1.allclose(&t2, 1e-6, 1e-6, false));
+    }
 }

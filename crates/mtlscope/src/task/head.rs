@@ -10,36 +10,42 @@ use tch::{nn, Tensor};
 
 use super::{FeatureShape, Head, TaskError};
 
-/// A linear head, `[N, D] → [N, out]`.
+/// A linear head, `[N, D] → [N, out]`; on a feature map `[N, C, H', W']` it first averages
+/// over the spatial positions (global average pooling, as ResNet's classifier), so image-level
+/// tasks (a CelebA attribute, a scene class) can share a dense encoder with per-pixel tasks.
 #[derive(Debug)]
 pub struct LinearHead {
     layer: nn::Linear,
+    pool: bool,
 }
 
 impl Head for LinearHead {
     fn forward(&self, features: &Tensor, _train: bool) -> Tensor {
-        features.apply(&self.layer)
+        if self.pool {
+            features
+                .mean_dim(&[2i64, 3][..], false, None::<tch::Kind>)
+                .apply(&self.layer)
+        } else {
+            features.apply(&self.layer)
+        }
     }
 }
 
-/// Builds a linear head with `out` outputs for task kind `kind`; errors unless `features` are
-/// vectors.
+/// Builds a linear head with `out` outputs for task kind `kind`, pooling spatial features.
 pub fn linear_head(
-    kind: &'static str,
+    _kind: &'static str,
     p: nn::Path,
     features: FeatureShape,
     out: i64,
 ) -> Result<Box<dyn Head>, TaskError> {
-    match features {
-        FeatureShape::Vector { dim } => Ok(Box::new(LinearHead {
-            layer: crate::layers::linear(p, dim, out),
-        })),
-        FeatureShape::Spatial { .. } => Err(TaskError::Features {
-            kind,
-            expected: "vector features [N, D]",
-            got: features,
-        }),
-    }
+    let (dim, pool) = match features {
+        FeatureShape::Vector { dim } => (dim, false),
+        FeatureShape::Spatial { channels, .. } => (channels, true),
+    };
+    Ok(Box::new(LinearHead {
+        layer: crate::layers::linear(p, dim, out),
+        pool,
+    }))
 }
 
 /// A dense head: conv3×3 (C → C') – ReLU – conv1×1 (C' → out) on `[N, C, H/s, W/s]`, then
@@ -199,12 +205,13 @@ mod tests {
             channels: 8,
             stride: 4,
         };
-        let e = linear_head("binary", vs.root(), sp, 1).unwrap_err();
-        assert_eq!(
-            e.to_string(),
-            "task kind `binary` needs vector features [N, D] from the encoder, \
-             got spatial features [N, 8, H/4, W/4]"
-        );
+        // A linear head pools a feature map: [2, 8, 3, 5] → mean over 3×5 → linear.
+        let h = linear_head("binary", &vs.root() / "lin", sp, 1).unwrap();
+        let f = Tensor::randn([2, 8, 3, 5], (Kind::Float, Device::Cpu));
+        let pooled = f.mean_dim(&[2i64, 3][..], false, None::<Kind>);
+        let (w, b) = (&vs.variables()["lin.weight"], &vs.variables()["lin.bias"]);
+        let expect = pooled.matmul(&w.tr()) + b;
+        assert!(h.forward(&f, false).allclose(&expect, 1e-6, 1e-6, false));
         let v = FeatureShape::Vector { dim: 8 };
         let e = decoder_head("depth", vs.root(), v, Some((4, 4)), None, 1, false).unwrap_err();
         assert_eq!(

@@ -268,7 +268,7 @@ mod tests {
     }
 
     #[test]
-    fn head_needs_vectors() {
+    fn head_on_vectors_and_pooled_maps() {
         let vs = nn::VarStore::new(Device::Cpu);
         let k = kind(vec![]);
         let h = k
@@ -283,11 +283,15 @@ mod tests {
             channels: 4,
             stride: 2,
         };
-        let e = k.build_head(vs.root(), sp, Some((8, 8))).unwrap_err();
-        assert!(
-            e.to_string().contains("`multiclass` needs vector features"),
-            "{e}"
+        // On a feature map the head pools first: [2, 4, 3, 3] → [2, 3].
+        let h = k
+            .build_head(&vs.root() / "pooled", sp, Some((8, 8)))
+            .unwrap();
+        let out = h.forward(
+            &Tensor::zeros([2, 4, 3, 3], (Kind::Float, Device::Cpu)),
+            false,
         );
+        assert_eq!(out.size(), vec![2, 3]);
     }
 
     #[test]

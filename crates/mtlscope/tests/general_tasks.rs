@@ -1,0 +1,172 @@
+//! Issue #12's general tasks end to end: a shared-input dataset with one task of every kind
+//! (`synthetic_scenes`) on a batch-norm encoder with spatial features trains, evaluates every
+//! metric, probes, checkpoints its batch-norm statistics and resumes exactly.
+
+use mtlscope::config::RunConfig;
+use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::{train, RunOptions};
+use std::collections::BTreeSet;
+use std::path::Path;
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
+
+const CONFIG: &str = "../../configs/synthetic_scenes/mtl.toml";
+
+fn options(out: &Path, overrides: &[&str], resume: bool, stop_after: Option<usize>) -> RunOptions {
+    let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    RunOptions {
+        config: RunConfig::load(Path::new(CONFIG), &ov).unwrap(),
+        out: out.to_path_buf(),
+        resume,
+        device: tch::Device::Cpu,
+        progress_bar: false,
+        verbose: false,
+        interrupt: Arc::new(AtomicBool::new(false)),
+        stop_after,
+    }
+}
+
+/// `(task, split, metric) -> values over the evaluations` from a long-form trajectory.
+fn series(dir: &Path, task: &str, split: &str, metric: &str) -> Vec<f64> {
+    std::fs::read_to_string(dir.join("trajectory.csv"))
+        .unwrap()
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[2] == task && f[3] == split && f[4] == metric)
+        .map(|f| f[5].parse().unwrap())
+        .collect()
+}
+
+#[test]
+fn every_task_kind_trains_evaluates_and_probes_on_shared_inputs() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let o = train(options(&out, &[], false, None)).unwrap();
+    assert_eq!(o.status, Status::Completed, "{}", o.message);
+    let info = read_info(&out).unwrap();
+    // 256 shared training images, batch 32: 8 steps an epoch for every task together.
+    assert_eq!((info.steps, info.steps_per_epoch), (32, 8));
+    let kinds: Vec<&str> = info.tasks.iter().map(|t| t.kind.as_str()).collect();
+    assert_eq!(
+        kinds,
+        [
+            "multiclass",
+            "binary",
+            "regression",
+            "segmentation",
+            "depth",
+            "normals"
+        ]
+    );
+    // Every metric of every task on every split at each of the 5 evaluations, finite.
+    let csv = std::fs::read_to_string(out.join("trajectory.csv")).unwrap();
+    assert!(csv.starts_with("epoch,step,task,split,metric,value\n"));
+    for t in &info.tasks {
+        for m in &t.metrics {
+            for split in ["train", "val", "test"] {
+                let v = series(&out, &t.name, split, &m.name);
+                assert_eq!(v.len(), 5, "{} {split} {}", t.name, m.name);
+                assert!(
+                    v.iter().all(|x| x.is_finite()),
+                    "{} {}: {v:?}",
+                    t.name,
+                    m.name
+                );
+            }
+        }
+    }
+    let metrics: BTreeSet<&str> = csv
+        .lines()
+        .skip(1)
+        .map(|l| l.split(',').nth(4).unwrap())
+        .collect();
+    for m in [
+        "accuracy",
+        "f1",
+        "mse",
+        "pearson",
+        "miou",
+        "pixel_accuracy",
+        "abs_err",
+        "rel_err",
+        "angle_mean",
+    ] {
+        assert!(
+            metrics.iter().any(|x| x.starts_with(m)),
+            "{m} missing from {metrics:?}"
+        );
+    }
+    // Training lowers each task's training loss.
+    for t in &info.tasks {
+        let l = series(&out, &t.name, "train", "loss");
+        assert!(l[4] < l[0], "{}: training loss {l:?} did not fall", t.name);
+    }
+    let probes = std::fs::read_to_string(out.join("probes.csv")).unwrap();
+    assert_eq!(
+        probes.lines().filter(|l| l.contains(",sharpness,")).count(),
+        6 * 5,
+        "{probes}"
+    );
+}
+
+/// Batch-norm running statistics are checkpointed: a run interrupted and resumed writes the
+/// same trajectory as an uninterrupted one.
+#[test]
+fn resume_restores_batch_norm_statistics() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b) = (tmp.path().join("a"), tmp.path().join("b"));
+    let ov = ["train.epochs=2", "probes.enabled=false"];
+    assert_eq!(
+        train(options(&a, &ov, false, None)).unwrap().status,
+        Status::Completed
+    );
+    let o = train(options(&b, &ov, false, Some(5))).unwrap();
+    assert_eq!(o.status, Status::Interrupted);
+    assert_eq!(
+        train(options(&b, &ov, true, None)).unwrap().status,
+        Status::Completed
+    );
+    let read = |d: &Path| std::fs::read_to_string(d.join("trajectory.csv")).unwrap();
+    assert_eq!(read(&a), read(&b));
+}
+
+/// Probes that need per-example gradients say at once which encoder or kind they lack.
+#[test]
+fn per_example_probes_on_an_unsupported_encoder_fail_before_training() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("run");
+    let err = train(options(
+        &out,
+        &["probes.which=[\"fim_trace\"]"],
+        false,
+        None,
+    ))
+    .unwrap_err();
+    let msg = format!("{err:#}");
+    assert!(
+        msg.contains("probes.which") && msg.contains("convnet_dense"),
+        "{msg}"
+    );
+}
+
+#[test]
+fn encoders_lists_output_kinds() {
+    let out = std::process::Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(["encoders", "--json"])
+        .output()
+        .unwrap();
+    assert!(out.status.success());
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let find = |n: &str| {
+        v.as_array()
+            .unwrap()
+            .iter()
+            .find(|e| e["name"] == n)
+            .cloned()
+            .unwrap()
+    };
+    assert_eq!(find("lenet")["output"], "vector");
+    assert_eq!(find("convnet_dense")["output"], "spatial");
+    assert_eq!(find("mlp")["keys"][0], "hidden");
+}
