@@ -6,9 +6,9 @@
 //! fails at once with its key named — for `train` before the run directory is written, for
 //! `experiment` for every run of the plan before the first one starts.
 
-use anyhow::{anyhow, Result};
+use anyhow::{anyhow, bail, Result};
 
-use crate::config::{ObjectiveKind, RunConfig};
+use crate::config::{ObjectiveKind, OptimName, RunConfig};
 
 /// Checks every name in `cfg` against its registry.
 pub fn check_run(cfg: &RunConfig) -> Result<()> {
@@ -21,6 +21,14 @@ pub fn check_run(cfg: &RunConfig) -> Result<()> {
         // Building the method checks its name and every parameter.
         crate::train::objective::check_method(o, m, cfg.data.tasks.len())
             .map_err(|e| anyhow!("objective: {e:#}"))?;
+    }
+    if cfg.optim.name == OptimName::Adatask && o.kind != ObjectiveKind::Umtg {
+        // AdaTask's per-task moments are fed the terms of the uniform loss sum; another
+        // objective's combined gradient has no such split.
+        bail!(
+            "optim.name = \"adatask\" needs objective.kind = \"umtg\", got objective.kind = \"{}\"",
+            format!("{:?}", o.kind).to_lowercase()
+        );
     }
     Ok(())
 }
@@ -51,5 +59,17 @@ mod tests {
         assert!(e.starts_with("objective:") && e.contains("mgdaa"), "{e}");
         let e = check("[objective]\nkind = \"aggregate\"\nmethod = \"cagrad\"\nalpha = -1");
         assert!(e.contains("alpha"), "{e}");
+    }
+
+    #[test]
+    fn adatask_needs_the_umtg_objective() {
+        assert_eq!(check("[optim]\nname = \"adatask\""), "");
+        let e = check(
+            "[optim]\nname = \"adatask\"\n[objective]\nkind = \"weighting\"\nmethod = \"uw\"",
+        );
+        assert!(
+            e.contains("optim.name") && e.contains("objective.kind") && e.contains("weighting"),
+            "{e}"
+        );
     }
 }

@@ -122,6 +122,57 @@ fn resume_mid_epoch_equals_an_uninterrupted_run() {
     }
 }
 
+/// AdaTask and Signum under a step schedule that halves the rate every epoch: a run cut
+/// mid-epoch and resumed (past the next decay) equals the uninterrupted one, and the
+/// schedule changes the trajectory.
+#[test]
+fn new_optimizers_and_step_schedule_resume_identically() {
+    let step = [
+        "optim.lr_schedule=step",
+        "optim.lr_step_epochs=1",
+        "optim.lr_gamma=0.5",
+    ];
+    for name in ["adatask", "signsgd"] {
+        let fx = Fixture::new("");
+        let opt = format!("optim.name={name}");
+        let mut ov = vec![opt.as_str()];
+        if name == "signsgd" {
+            ov.extend([
+                "optim.momentum=0.9",
+                "optim.lr=0.001",
+                "optim.weight_decay=0.01",
+            ]);
+        }
+        let constant = ov.clone();
+        ov.extend(step);
+        let o = train(options(&fx.config, &fx.out("full"), &ov, false, None)).unwrap();
+        assert_eq!(o.status, Status::Completed, "{name}: {}", o.message);
+        let o = train(options(&fx.config, &fx.out("cut"), &ov, false, Some(7))).unwrap();
+        assert_eq!(o.status, Status::Interrupted);
+        train(options(&fx.config, &fx.out("cut"), &ov, true, None)).unwrap();
+        let full = read(&fx.out("full").join("trajectory.csv"));
+        assert_eq!(full, read(&fx.out("cut").join("trajectory.csv")), "{name}");
+        let l = train_losses(&full, "fashion1");
+        assert!(
+            l[l.len() - 1] < l[0],
+            "{name}: training loss {l:?} did not fall"
+        );
+        train(options(
+            &fx.config,
+            &fx.out("const"),
+            &constant,
+            false,
+            None,
+        ))
+        .unwrap();
+        assert_ne!(
+            full,
+            read(&fx.out("const").join("trajectory.csv")),
+            "{name}"
+        );
+    }
+}
+
 #[test]
 fn noisy_fashion_keeps_images_and_permutes_labels() {
     let fx = Fixture::new("");

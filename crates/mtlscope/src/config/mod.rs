@@ -14,7 +14,7 @@ mod train;
 pub use data::DataConfig;
 pub use model::ModelConfig;
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
-pub use optim::{OptimConfig, OptimName};
+pub use optim::{LrScheduleKind, OptimConfig, OptimName};
 pub use probes::ProbesConfig;
 pub use train::{EvalSchedule, TaskSampling, TrainConfig};
 

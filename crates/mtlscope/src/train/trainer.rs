@@ -427,6 +427,7 @@ impl Run {
             .into_iter()
             .map(|(n, _)| n)
             .collect();
+        let lrs = optim::LrSchedule::new(&self.cfg.optim, self.steps_per_epoch);
         while step < self.total {
             *at = step;
             if opts.interrupt.load(Ordering::SeqCst) || opts.stop_after == Some(step) {
@@ -453,7 +454,17 @@ impl Run {
                     step + 1,
                 ))
             };
-            let out = match self.objective.step(&self.net, &batches, step) {
+            // Optimizers that adapt per task (AdaTask, UMTG only: see resolve) take the UMTG
+            // apart by task instead.
+            let mut task_grads = Vec::new();
+            let stepped = if self.optimizer.wants_task_grads() {
+                let ts = optim::task_grads::umtg(&self.net, &batches, &self.cfg.objective);
+                task_grads = ts.shared;
+                Ok(ts.out)
+            } else {
+                self.objective.step(&self.net, &batches, step)
+            };
+            let out = match stepped {
                 Ok(out) => out,
                 Err(e) => match e.downcast::<NonFinite>() {
                     Ok(nf) => {
@@ -479,7 +490,13 @@ impl Run {
                     diverged(format!("the gradient of parameter `{name}` is not finite")).into(),
                 );
             }
-            self.optimizer.step(&params, &out.grads);
+            // The rate is a function of the step alone, so a resume sets the same one.
+            self.optimizer.set_lr(lrs.lr(step));
+            if task_grads.is_empty() {
+                self.optimizer.step(&params, &out.grads);
+            } else {
+                self.optimizer.step_tasks(&params, &out.grads, &task_grads);
+            }
             self.objective
                 .after_step(&self.net, &batches, &out.losses)?;
             for q in &out.quantities {

@@ -40,6 +40,40 @@ impl Adam {
     }
 }
 
+/// Adam's coefficients at step t, with the moment and parameter update for one tensor. AdaTask
+/// uses the same arithmetic, so that with one task it is Adam bit for bit.
+pub(super) struct AdamStep {
+    lr: f64,
+    b1: f64,
+    b2: f64,
+    eps: f64,
+    bc1: f64,
+    bc2: f64,
+}
+
+impl AdamStep {
+    /// Coefficients of step `t` (1-based).
+    pub(super) fn new(lr: f64, b1: f64, b2: f64, eps: f64, t: i64) -> Self {
+        Self {
+            lr,
+            b1,
+            b2,
+            eps,
+            bc1: 1.0 - b1.powi(t as i32),
+            bc2: 1.0 - b2.powi(t as i32),
+        }
+    }
+
+    /// m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; p ← p − lr m̂ / (√v̂ + ε), all in place
+    /// (the caller holds `no_grad`).
+    pub(super) fn apply(&self, p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor) {
+        let _ = m.g_mul_scalar_(self.b1).g_add_(&(g * (1.0 - self.b1)));
+        let _ = v.g_mul_scalar_(self.b2).g_add_(&(g * g * (1.0 - self.b2)));
+        let denom = (&*v / self.bc2).sqrt() + self.eps;
+        let _ = p.g_add_(&(&*m / denom * (-self.lr / self.bc1)));
+    }
+}
+
 impl Optimizer for Adam {
     fn step(&mut self, params: &[Tensor], grads: &[Tensor]) {
         tch::no_grad(|| {
@@ -48,8 +82,7 @@ impl Optimizer for Adam {
                 self.v = params.iter().map(|p| p.zeros_like()).collect();
             }
             self.t += 1;
-            let bc1 = 1.0 - self.b1.powi(self.t as i32);
-            let bc2 = 1.0 - self.b2.powi(self.t as i32);
+            let k = AdamStep::new(self.lr, self.b1, self.b2, self.eps, self.t);
             for (i, (p, g)) in params.iter().zip(grads).enumerate() {
                 let mut p = p.shallow_clone();
                 let g = if self.weight_decay > 0.0 && !self.decoupled {
@@ -60,16 +93,13 @@ impl Optimizer for Adam {
                 if self.weight_decay > 0.0 && self.decoupled {
                     let _ = p.g_mul_scalar_(1.0 - self.lr * self.weight_decay);
                 }
-                let m = &mut self.m[i];
-                let _ = m.g_mul_scalar_(self.b1).g_add_(&(&g * (1.0 - self.b1)));
-                let v = &mut self.v[i];
-                let _ = v
-                    .g_mul_scalar_(self.b2)
-                    .g_add_(&(&g * &g * (1.0 - self.b2)));
-                let denom = (&self.v[i] / bc2).sqrt() + self.eps;
-                let _ = p.g_add_(&(&self.m[i] / denom * (-self.lr / bc1)));
+                k.apply(&mut p, &g, &mut self.m[i], &mut self.v[i]);
             }
         });
+    }
+
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {

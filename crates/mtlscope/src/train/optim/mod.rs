@@ -2,10 +2,20 @@
 //! exactly (libtorch's C++ optimizers do not expose it through tch).
 //!
 //! Each takes the parameters and the gradients the objective produced (same order) and
-//! updates the parameters in place under `no_grad`. Learning rates are constant.
+//! updates the parameters in place under `no_grad`. The trainer sets each step's learning
+//! rate from [`lr_schedule::LrSchedule`] (constant by default) before the step.
+//!
+//! Members: [`sgd`] (momentum, Nesterov), [`adam`] (Adam, AdamW), [`sign_sgd`] (signSGD,
+//! Signum), [`adatask`] (per-task Adam moments, fed per-task gradients by [`task_grads`]).
 
 pub mod adam;
+pub mod adatask;
+pub mod lr_schedule;
 pub mod sgd;
+pub mod sign_sgd;
+pub mod task_grads;
+
+pub use lr_schedule::LrSchedule;
 
 use anyhow::Result;
 use std::collections::HashMap;
@@ -17,6 +27,20 @@ use crate::config::{OptimConfig, OptimName};
 pub trait Optimizer: Send {
     /// One update of `params` (in place) along `grads`.
     fn step(&mut self, params: &[Tensor], grads: &[Tensor]);
+    /// The learning rate of the coming steps (the trainer calls it before every step).
+    fn set_lr(&mut self, lr: f64);
+    /// True for optimizers that need each task's gradient of the shared parameters
+    /// ([`Optimizer::step_tasks`]); the trainer then gets them from [`task_grads`].
+    fn wants_task_grads(&self) -> bool {
+        false
+    }
+    /// One update given, besides `grads`, `task_grads[k]`: task k's term's gradient of the
+    /// shared parameters (the first `task_grads[k].len()` of `params`; they sum to that part
+    /// of `grads`). By default the per-task split is ignored.
+    fn step_tasks(&mut self, params: &[Tensor], grads: &[Tensor], task_grads: &[Vec<Tensor>]) {
+        let _ = task_grads;
+        self.step(params, grads)
+    }
     /// Named state tensors for a checkpoint (moment buffers, step count).
     fn state(&self) -> Vec<(String, Tensor)>;
     /// Restores [`Optimizer::state`]; every expected tensor must be present.
@@ -29,6 +53,8 @@ pub fn build(cfg: &OptimConfig) -> Box<dyn Optimizer> {
         OptimName::Sgd => Box::new(sgd::Sgd::new(cfg)),
         OptimName::Adam => Box::new(adam::Adam::new(cfg, false)),
         OptimName::Adamw => Box::new(adam::Adam::new(cfg, true)),
+        OptimName::Signsgd => Box::new(sign_sgd::SignSgd::new(cfg)),
+        OptimName::Adatask => Box::new(adatask::AdaTask::new(cfg)),
     }
 }
 

@@ -61,6 +61,10 @@ impl Optimizer for Sgd {
         });
     }
 
+    fn set_lr(&mut self, lr: f64) {
+        self.lr = lr;
+    }
+
     fn state(&self) -> Vec<(String, Tensor)> {
         self.buffers
             .iter()
