@@ -5,7 +5,8 @@
 //!
 //! One backward pass per task costs what the UMTG's single one does: each task's batch has
 //! its own encoder pass ([`forward_losses`]), so the K graphs are disjoint (as in
-//! `aggregate/jacobian.rs`).
+//! `aggregate/jacobian.rs`). With shared inputs the encoder ran once and every pass but the
+//! last keeps the shared graph.
 
 use tch::Tensor;
 
@@ -33,10 +34,12 @@ pub fn umtg(net: &MultiTaskNet, batches: &[Batch], cfg: &ObjectiveConfig) -> Tas
     let theta = net.shared_params();
     let mut shared = Vec::with_capacity(losses.len());
     let mut heads = Vec::new();
+    let keep_shared = crate::data::same_inputs(batches);
     for (k, loss) in losses.iter().enumerate() {
         let head = net.head_params(k);
         let inputs: Vec<&Tensor> = theta.iter().chain(head.iter()).collect();
-        let mut g = Tensor::run_backward(&[loss * c], &inputs, false, false);
+        let keep = keep_shared && k + 1 < losses.len();
+        let mut g = Tensor::run_backward(&[loss * c], &inputs, keep, false);
         heads.extend(g.split_off(theta.len()));
         shared.push(g);
     }
@@ -61,7 +64,7 @@ pub fn umtg(net: &MultiTaskNet, batches: &[Batch], cfg: &ObjectiveConfig) -> Tas
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{EncoderKind, ModelConfig};
+    use crate::config::ModelConfig;
     use crate::train::objective::{umtg::Umtg, Objective};
     use tch::{Device, Kind};
 
@@ -70,10 +73,11 @@ mod tests {
     #[test]
     fn task_gradients_sum_to_the_umtg_gradient() {
         tch::manual_seed(5);
-        let tasks = vec![("a".to_string(), 4), ("b".to_string(), 4)];
+        let tasks = crate::task::multiclass::heads(&["a", "b"], 4);
         let model = ModelConfig {
-            encoder: EncoderKind::Mlp,
+            encoder: "mlp".into(),
             hidden: vec![8],
+            ..Default::default()
         };
         let net = MultiTaskNet::new(&model, &tasks, [1, 3, 3], Device::Cpu).unwrap();
         let batches: Vec<Batch> = (0..2)
