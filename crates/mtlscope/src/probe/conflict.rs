@@ -29,7 +29,6 @@
 use anyhow::Result;
 use tch::{Kind, Tensor};
 
-use super::per_example::ce_dlogits;
 use super::{batch_grad, chunks, Probe, ProbeContext, ProbeRow, CHUNK};
 use crate::config::ProbesConfig;
 
@@ -61,9 +60,7 @@ fn shared_grads(ctx: &ProbeContext, k: usize, positions: &[i64], s: usize) -> Te
     let parts: Vec<Tensor> = chunks(positions, s, CHUNK)
         .map(|c| {
             let (x, y) = sub.select(c);
-            let rec = ctx.tape().forward(k, &x);
-            let probs = rec.logits.softmax(-1, Kind::Float).detach();
-            rec.group_grads(&ce_dlogits(&probs, &y, s as i64), s as i64, true, false)
+            ctx.group_grads(k, &x, &y, s as i64, true)
         })
         .collect();
     Tensor::cat(&parts, 0)

@@ -20,7 +20,7 @@ use anyhow::Result;
 use rand::Rng;
 use tch::{Kind, Tensor};
 
-use super::per_example::ce_dlogits;
+use super::per_example::{autograd_group_grads, ce_dlogits};
 use super::{chunks, mix, Probe, ProbeContext, ProbeRow, CHUNK};
 use crate::config::ProbesConfig;
 
@@ -59,16 +59,23 @@ impl Probe for FisherTrace {
             for c in chunks(&positions, s, CHUNK) {
                 let x = sub.x.narrow(0, c[0], c.len() as i64);
                 let y = sub.y.narrow(0, c[0], c.len() as i64);
-                let rec = ctx.tape().forward(k, &x);
-                let probs = rec.logits.softmax(-1, Kind::Float).detach();
-                let (m, e) = chunk_traces(
-                    &probs,
-                    &y,
-                    s as i64,
-                    self.draws,
-                    &mut rng,
-                    &mut |dl, keep| rec.group_grads(dl, s as i64, false, keep),
-                );
+                let (m, e) = match ctx.tape {
+                    Some(tape) => {
+                        let rec = tape.forward(k, &x);
+                        let probs = rec.logits.softmax(-1, Kind::Float).detach();
+                        chunk_traces(&probs, &y, self.draws, &mut rng, &mut |labels, keep| {
+                            let dl = ce_dlogits(&probs, labels, s as i64);
+                            rec.group_grads(&dl, s as i64, false, keep)
+                        })
+                    }
+                    None => {
+                        let probs =
+                            tch::no_grad(|| ctx.net.forward(k, &x, false).softmax(-1, Kind::Float));
+                        chunk_traces(&probs, &y, self.draws, &mut rng, &mut |labels, _| {
+                            autograd_group_grads(ctx.net, k, &x, labels, s as i64, false)
+                        })
+                    }
+                };
                 model.push(m);
                 emp.push(e);
                 groups += c.len() / s;
@@ -97,12 +104,11 @@ impl Probe for FisherTrace {
 
 /// Σ over the groups of one chunk of ‖g_B‖², summed over `draws` label draws (model Fisher) and
 /// for the true labels `y` (empirical Fisher). `grads(dlogits, keep_graph)` returns the
-/// groups' gradients `[G, p]` for a gradient `dlogits` of the loss at the logits; it is called
-/// `draws` times with `keep_graph` and once, last, without.
+/// groups' gradients `[G, p]` of the loss for the given labels; it is called `draws` times
+/// with `keep_graph` and once, last, without.
 pub fn chunk_traces(
     probs: &Tensor,
     y: &Tensor,
-    s: i64,
     draws: usize,
     rng: &mut impl Rng,
     grads: &mut dyn FnMut(&Tensor, bool) -> Tensor,
@@ -112,13 +118,9 @@ pub fn chunk_traces(
     for _ in 0..draws {
         let u: Vec<f64> = (0..n).map(|_| rng.random::<f64>()).collect();
         let yhat = sample_labels(probs, &u);
-        model += grads(&ce_dlogits(probs, &yhat, s), true)
-            .square()
-            .sum(Kind::Float);
+        model += grads(&yhat, true).square().sum(Kind::Float);
     }
-    let emp = grads(&ce_dlogits(probs, y, s), false)
-        .square()
-        .sum(Kind::Float);
+    let emp = grads(y, false).square().sum(Kind::Float);
     (model, emp)
 }
 
@@ -191,7 +193,8 @@ mod tests {
             let probs = logits.softmax(-1, Kind::Double).detach();
             let draws = 5000;
             let mut rng = ChaCha8Rng::seed_from_u64(2);
-            let (m, e) = chunk_traces(&probs, &y, s, draws, &mut rng, &mut |dl, keep| {
+            let (m, e) = chunk_traces(&probs, &y, draws, &mut rng, &mut |labels, keep| {
+                let dl = ce_dlogits(&probs, labels, s);
                 let t = (&logits * dl).sum(Kind::Double);
                 Tensor::run_backward(&[t], &[&wr], keep, false).remove(0)
             });

@@ -81,11 +81,31 @@ impl Subset {
 }
 
 impl ProbeContext<'_> {
-    /// The tape; [`ProbeSet::new`] checked the network can have one before any probe that
-    /// uses it was built.
-    pub fn tape(&self) -> &Tape {
-        self.tape
-            .expect("ProbeSet::new builds a tape for the per-example probes")
+    /// Per-group gradients `[G, p]` of task `k`'s mean loss over each of the G = n/s groups of
+    /// consecutive examples of (`x`, `y`): through the [`Tape`] when the network has one (one
+    /// backward for all groups), else by autograd ([`per_example::autograd_group_grads`]).
+    /// Both give the same values (tested).
+    pub fn group_grads(
+        &self,
+        k: usize,
+        x: &Tensor,
+        y: &Tensor,
+        s: i64,
+        shared_only: bool,
+    ) -> Tensor {
+        match self.tape {
+            Some(tape) => {
+                let rec = tape.forward(k, x);
+                let probs = rec.logits.softmax(-1, tch::Kind::Float).detach();
+                rec.group_grads(
+                    &per_example::ce_dlogits(&probs, y, s),
+                    s,
+                    shared_only,
+                    false,
+                )
+            }
+            None => per_example::autograd_group_grads(self.net, k, x, y, s, shared_only),
+        }
     }
 }
 
@@ -93,8 +113,8 @@ impl ProbeContext<'_> {
 pub struct ProbeContext<'a> {
     /// The network at the evaluation point.
     pub net: &'a MultiTaskNet,
-    /// Its functional twin, for batched per-example gradients (built when a probe that needs
-    /// it runs; see [`ProbeContext::tape`]).
+    /// Its functional twin, for batched per-example gradients, when it has one
+    /// ([`Tape::supports`]); else the probes take the general autograd path.
     pub tape: Option<&'a Tape>,
     /// S_k per task, in head order.
     pub subsets: &'a [Subset],
@@ -145,11 +165,18 @@ impl ProbeSet {
         tasks: &[TaskData],
         device: Device,
     ) -> Result<Self> {
-        let needs_tape = ["fim_trace", "coherence", "conflict"]
-            .iter()
-            .any(|p| cfg.runs(p));
-        if needs_tape {
-            Tape::new(net)?;
+        // The per-example probes use the tape where the network has one, else autograd.
+        let needs_tape =
+            ["fim_trace", "conflict"].iter().any(|p| cfg.runs(p)) && Tape::supports(net);
+        if cfg.runs("fim_trace") {
+            // The model Fisher samples labels from the predictive distribution.
+            if let Some(k) = (0..net.tasks().len()).find(|&k| net.kind(k).name() != "multiclass") {
+                anyhow::bail!(
+                    "probes.which: fim_trace samples labels from a categorical predictive distribution, so it supports multiclass tasks; task `{}` is {} (run sharpness, coherence and conflict, which support every kind)",
+                    net.tasks()[k],
+                    net.kind(k).name()
+                );
+            }
         }
         let subsets = tasks
             .iter()

@@ -138,6 +138,12 @@ pub struct Recorded<'a> {
 }
 
 impl Tape {
+    /// Whether `net` has a tape: an encoder in [`Arch`] and multiclass tasks only.
+    pub fn supports(net: &MultiTaskNet) -> bool {
+        Arch::of(net.encoder_name()).is_some()
+            && (0..net.tasks().len()).all(|k| net.kind(k).name() == "multiclass")
+    }
+
     /// The tape of `net`; an error names the encoder or task kind it cannot re-run.
     pub fn new(net: &MultiTaskNet) -> Result<Self> {
         let Some(kind) = Arch::of(net.encoder_name()) else {
@@ -283,6 +289,44 @@ pub fn ce_dlogits(probs: &Tensor, y: &Tensor, s: i64) -> Tensor {
     (probs - y.one_hot(c).to_kind(probs.kind())) / s as f64
 }
 
+/// The general path, for any encoder and task kind: per-group gradients `[G, p]` of each
+/// group's mean per-example loss (the kind's [`crate::task::TaskKind::per_example_loss`];
+/// dense kinds: each image's mean pixel loss, Elich et al.) for the G = n/s consecutive groups
+/// of `x`, flattened in [`MultiTaskNet::shared_params`] order, then (unless `shared_only`)
+/// `head_params(k)`.
+///
+/// One forward pass of the whole chunk in eval mode (batch norm uses its running statistics,
+/// so examples do not interact and the group losses are exactly those of separate forwards),
+/// then one backward per group through the shared graph. It costs G backwards where the
+/// [`Tape`] costs one, which is why the tape stays the path for the encoders it knows.
+pub fn autograd_group_grads(
+    net: &MultiTaskNet,
+    k: usize,
+    x: &Tensor,
+    y: &Tensor,
+    s: i64,
+    shared_only: bool,
+) -> Tensor {
+    let n = x.size()[0];
+    let g = n / s;
+    let mut params = net.shared_params();
+    if !shared_only {
+        params.extend(net.head_params(k));
+    }
+    let per = net.per_example_loss(k, &net.forward(k, x, false), y);
+    let group_loss = per
+        .narrow(0, 0, g * s)
+        .view([g, s])
+        .mean_dim(1, false, None::<Kind>);
+    let rows: Vec<Tensor> = (0..g)
+        .map(|i| {
+            let grads = Tensor::run_backward(&[group_loss.get(i)], &params, i + 1 < g, false);
+            crate::aggregate::jacobian::flatten(&grads)
+        })
+        .collect();
+    Tensor::stack(&rows, 0)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -346,6 +390,76 @@ mod tests {
                 let shared = rec.group_grads(&ce_dlogits(&probs, &y, s), s, true, true);
                 assert_eq!(shared.size()[1], net.n_shared());
                 assert!(shared.equal(&g.narrow(1, 0, net.n_shared())));
+            }
+        }
+    }
+
+    /// The general autograd path equals the tape on the encoders the tape knows.
+    #[test]
+    fn autograd_path_matches_the_tape() {
+        for (arch, net, [c, h, w]) in nets() {
+            let tape = Tape::new(&net).unwrap();
+            let x = Tensor::randn([6, c, h, w], (Kind::Float, Device::Cpu));
+            for k in 0..2 {
+                let classes = if k == 0 { 10 } else { 4 };
+                let y = Tensor::randint(classes, [6], (Kind::Int64, Device::Cpu));
+                let rec = tape.forward(k, &x);
+                let probs = rec.logits.softmax(-1, Kind::Float);
+                for (s, shared_only) in [(1i64, false), (3, true)] {
+                    let fast = rec.group_grads(&ce_dlogits(&probs, &y, s), s, shared_only, true);
+                    let general = autograd_group_grads(&net, k, &x, &y, s, shared_only);
+                    let err = (&fast - &general).abs().max().double_value(&[]);
+                    let scale = general.abs().max().double_value(&[]);
+                    assert!(err <= 1e-5 * scale.max(1.0), "{arch:?} k={k} s={s}: {err}");
+                }
+            }
+        }
+    }
+
+    /// On a conv net with batch norm and a dense task, the general path equals a brute-force
+    /// loop of separate forward/backward passes per group (each group's mean image loss).
+    #[test]
+    fn autograd_path_matches_a_brute_force_loop_with_batch_norm() {
+        let cfg = crate::config::DataConfig {
+            dataset: "synthetic_scenes".into(),
+            tasks: vec!["segment".into(), "area".into()],
+            ..Default::default()
+        };
+        let tasks = crate::data::load_tasks(&cfg).unwrap();
+        let heads: Vec<crate::model::TaskHead> = tasks
+            .iter()
+            .map(|t| (t.name.clone(), t.kind.clone()))
+            .collect();
+        let mcfg = ModelConfig {
+            encoder: "convnet_dense".into(),
+            channels: vec![4, 6],
+            ..Default::default()
+        };
+        let net = MultiTaskNet::seeded(3, &mcfg, &heads, [3, 16, 16], Device::Cpu).unwrap();
+        // Move the running statistics off their initial values, as training would.
+        let _ = net.forward(0, &tasks[0].train.x.narrow(0, 0, 32), true);
+        for (k, t) in tasks.iter().enumerate() {
+            let (x, y) = (t.train.x.narrow(0, 0, 6), t.train.y.narrow(0, 0, 6));
+            for s in [1i64, 2] {
+                let general = autograd_group_grads(&net, k, &x, &y, s, false);
+                let mut params = net.shared_params();
+                params.extend(net.head_params(k));
+                let brute: Vec<Tensor> = (0..6 / s)
+                    .map(|g| {
+                        let (xg, yg) = (x.narrow(0, g * s, s), y.narrow(0, g * s, s));
+                        let l = net
+                            .per_example_loss(k, &net.forward(k, &xg, false), &yg)
+                            .mean(Kind::Float);
+                        flatten(&Tensor::run_backward(&[l], &params, false, false))
+                    })
+                    .collect();
+                let brute = Tensor::stack(&brute, 0);
+                assert_eq!(general.size(), brute.size());
+                assert!(
+                    general.allclose(&brute, 1e-4, 1e-6, false),
+                    "{} s={s}",
+                    t.name
+                );
             }
         }
     }
