@@ -1,11 +1,13 @@
 //! The `mtlscope` binary: parses the command line and runs a subcommand; errors are printed
 //! once, with their causes.
 
+mod cli;
+
 use clap::Parser;
 use std::process::ExitCode;
 
 fn main() -> ExitCode {
-    let cli = mtlscope::cli::Cli::parse();
+    let cli = cli::Cli::parse();
     match cli.command.run() {
         Ok(code) => code,
         Err(e) => {

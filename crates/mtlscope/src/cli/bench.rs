@@ -15,14 +15,14 @@ use std::process::ExitCode;
 use std::time::Instant;
 use tch::{Device, Kind, Tensor};
 
-use crate::aggregate::{apply::unflatten, jacobian::task_gradients};
-use crate::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, ProbesConfig};
-use crate::data::{Split, TaskData};
-use crate::model::MultiTaskNet;
-use crate::probe::ProbeSet;
-use crate::train::objective::{self, weighting};
-use crate::train::optim;
-use crate::train::sampler::{self, Sampler};
+use mtlscope::aggregate::{apply::unflatten, jacobian::task_gradients};
+use mtlscope::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, ProbesConfig};
+use mtlscope::data::{Split, TaskData};
+use mtlscope::model::MultiTaskNet;
+use mtlscope::probe::ProbeSet;
+use mtlscope::train::objective::{self, weighting};
+use mtlscope::train::optim;
+use mtlscope::train::sampler::{self, Sampler};
 
 /// Arguments of `mtlscope bench`.
 #[derive(Debug, clap::Args)]
@@ -91,7 +91,7 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let pool = 4096;
     let task_names: Vec<String> = (0..args.tasks).map(|k| format!("task{k}")).collect();
     let task_refs: Vec<&str> = task_names.iter().map(String::as_str).collect();
-    let names = crate::task::multiclass::heads(&task_refs, 10);
+    let names = mtlscope::task::multiclass::heads(&task_refs, 10);
     tch::manual_seed(0);
     let data: Vec<(Tensor, Tensor)> = (0..args.tasks)
         .map(|_| {
@@ -313,14 +313,15 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
                 x: Tensor::randn([m, 1, 28, 28], (Kind::Float, device)),
                 y: Tensor::randint(10, [m], (Kind::Int64, device)),
             };
-            let spec = crate::task::TaskSpec::Multiclass(crate::task::multiclass::MulticlassSpec {
-                classes: 10,
-                top_k: vec![],
-            });
+            let spec =
+                mtlscope::task::TaskSpec::Multiclass(mtlscope::task::multiclass::MulticlassSpec {
+                    classes: 10,
+                    top_k: vec![],
+                });
             TaskData::new(&format!("task{i}"), spec, split(n), split(1), split(1))
         })
         .collect::<Result<_>>()?;
-    let heads = crate::train::trainer::heads(&tasks);
+    let heads = mtlscope::train::trainer::heads(&tasks);
     let model = ModelConfig::default();
     let net = MultiTaskNet::new(&model, &heads, [1, 28, 28], device)?;
     let mut set = ProbeSet::new(&cfg, &net, &tasks, device)?;

@@ -5,8 +5,8 @@ use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
 
-use crate::data::DATASETS;
-use crate::task::Direction;
+use mtlscope::data::DATASETS;
+use mtlscope::task::Direction;
 
 /// Arguments of `mtlscope datasets`.
 #[derive(Debug, clap::Args)]

@@ -5,7 +5,7 @@ use anyhow::Result;
 use serde_json::json;
 use std::process::ExitCode;
 
-use crate::model::ENCODERS;
+use mtlscope::model::ENCODERS;
 
 /// Arguments of `mtlscope encoders`.
 #[derive(Debug, clap::Args)]

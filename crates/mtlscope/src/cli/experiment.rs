@@ -10,15 +10,15 @@ use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
 
-use crate::analysis::aggregates::{Aggregate, Metric, Quantity};
-use crate::analysis::run_score;
-use crate::experiment::plan::{
+use mtlscope::analysis::aggregates::{Aggregate, Metric, Quantity};
+use mtlscope::analysis::run_score;
+use mtlscope::experiment::plan::{
     parse_set, select_from_sweep, ExperimentConfig, Plan, PlannedRun, SelectAggregate,
     SelectMetric, SelectionConfig, Stage, SweepState, BASE_FILE, PLAN_FILE,
 };
-use crate::experiment::runner::{RunOutcome, Runner, RunnerOptions};
-use crate::experiment::slurm;
-use crate::experiment::store::{load_run, read_status, Split};
+use mtlscope::experiment::runner::{RunOutcome, Runner, RunnerOptions};
+use mtlscope::experiment::slurm;
+use mtlscope::experiment::store::{load_run, read_status, Split};
 
 /// Where the runs of an experiment execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -561,7 +561,7 @@ fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepSt
     }
 }
 
-fn describe_score(sel: &SelectionConfig, s: &crate::experiment::plan::SelectedPoint) -> String {
+fn describe_score(sel: &SelectionConfig, s: &mtlscope::experiment::plan::SelectedPoint) -> String {
     let best = s.scores.iter().find(|p| p.grid_tag == s.grid_tag);
     match best {
         Some(p) => format!(
@@ -673,8 +673,8 @@ fn print_dry_run(cfg: &ExperimentConfig, plan: &Plan, exp_dir: &Path) {
 /// now, naming the run, rather than hours later when that run starts.
 fn check_every_run(cfg: &ExperimentConfig, base_text: &str, base_src: &Path) -> Result<()> {
     for r in cfg.every_configuration() {
-        let run = crate::config::RunConfig::from_toml_str(base_text, &r.overrides)
-            .and_then(|c| crate::resolve::check_run(&c).map(|()| c))
+        let run = mtlscope::config::RunConfig::from_toml_str(base_text, &r.overrides)
+            .and_then(|c| mtlscope::resolve::check_run(&c).map(|()| c))
             .with_context(|| {
                 format!(
                     "run `{}` ({} with overrides {})",

@@ -31,14 +31,14 @@ use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use tch::{Device, Kind, Tensor};
 
-use crate::config::RunConfig;
-use crate::data::fashion_mtl::{noisy_labels, pixel_stats, split_indices};
-use crate::data::idx::{read_idx, IdxArray};
-use crate::data::locate::{file_in, locate};
-use crate::data::{load_tasks, TaskData};
-use crate::model::MultiTaskNet;
-use crate::train::eval::SPLITS;
-use crate::train::sampler::Sampler;
+use mtlscope::config::RunConfig;
+use mtlscope::data::fashion_mtl::{noisy_labels, pixel_stats, split_indices};
+use mtlscope::data::idx::{read_idx, IdxArray};
+use mtlscope::data::locate::{file_in, locate};
+use mtlscope::data::{load_tasks, TaskData};
+use mtlscope::model::MultiTaskNet;
+use mtlscope::train::eval::SPLITS;
+use mtlscope::train::sampler::Sampler;
 
 /// Format tag of the manifest; bump when a file's meaning changes.
 pub const FORMAT: &str = "mtlscope-export/1";
@@ -204,7 +204,7 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
     let shape = tasks[0].train.x.size();
     let input = [shape[1], shape[2], shape[3]];
     for t in &tasks {
-        if !matches!(t.spec, crate::task::TaskSpec::Multiclass(_)) {
+        if !matches!(t.spec, mtlscope::task::TaskSpec::Multiclass(_)) {
             bail!(
                 "export: task `{}` is {}; the PyTorch reference takes multiclass tasks",
                 t.name,
@@ -212,7 +212,7 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
             );
         }
     }
-    let heads = crate::train::trainer::heads(&tasks);
+    let heads = mtlscope::train::trainer::heads(&tasks);
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, Device::Cpu)?;
     let params = net.named_params();
     write_st(&params, &out.join("init.safetensors"))?;
@@ -333,7 +333,7 @@ fn check_task(
 /// The class count of a multiclass task (checked before the manifest is written).
 fn multiclass_classes(t: &TaskData) -> i64 {
     match &t.spec {
-        crate::task::TaskSpec::Multiclass(m) => m.classes,
+        mtlscope::task::TaskSpec::Multiclass(m) => m.classes,
         _ => 0,
     }
 }

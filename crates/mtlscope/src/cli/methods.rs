@@ -4,7 +4,7 @@
 use anyhow::Result;
 use mtl_aggregate::registry::{Input, METHODS};
 
-use crate::train::objective::weighting::WEIGHTINGS;
+use mtlscope::train::objective::weighting::WEIGHTINGS;
 use serde_json::json;
 use std::process::ExitCode;
 

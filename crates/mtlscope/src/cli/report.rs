@@ -4,8 +4,8 @@ use std::process::ExitCode;
 
 use anyhow::Result;
 
-use crate::analysis::significance::Spread;
-use crate::report::ReportOptions;
+use mtlscope::analysis::significance::Spread;
+use mtlscope::report::ReportOptions;
 
 /// Arguments of `mtlscope report`.
 #[derive(Debug, clap::Args)]
@@ -34,7 +34,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     let opts = ReportOptions {
         spread: args.spread,
     };
-    let summary = crate::report::write_report(&args.exp_dir, &out, &opts)?;
+    let summary = mtlscope::report::write_report(&args.exp_dir, &out, &opts)?;
     for w in &summary.warnings {
         eprintln!("warning: {w}");
     }

@@ -1,12 +1,12 @@
-//! `mtlscope toy cagrad` and `mtlscope toy invariance`: the toy studies of [`crate::toy`].
+//! `mtlscope toy cagrad` and `mtlscope toy invariance`: the toy studies of [`mtlscope::toy`].
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
 use std::process::ExitCode;
 use std::time::Instant;
 
-use crate::toy::cagrad::{self, Criterion, Grid, MethodSpec, Metric, OptimizerSpec, Until};
-use crate::toy::{invariance, plot};
+use mtlscope::toy::cagrad::{self, Criterion, Grid, MethodSpec, Metric, OptimizerSpec, Until};
+use mtlscope::toy::{invariance, plot};
 
 /// Arguments of `mtlscope toy`.
 #[derive(Debug, clap::Args)]

@@ -7,9 +7,9 @@ use std::process::ExitCode;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
-use crate::config::RunConfig;
-use crate::train::store::{read_info, Status};
-use crate::train::{train, RunOptions};
+use mtlscope::config::RunConfig;
+use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::{train, RunOptions};
 
 /// Exit code of a diverged run.
 pub const EXIT_DIVERGED: u8 = 3;
