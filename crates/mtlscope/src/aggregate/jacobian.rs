@@ -120,7 +120,9 @@ mod tests {
         };
         let net = MultiTaskNet::seeded(2, &mcfg, &heads, [3, 16, 16], Device::Cpu).unwrap();
         let idx = Tensor::arange(6, (Kind::Int64, Device::Cpu));
-        let x = tasks[0].train.x.index_select(0, &idx);
+        let x = tasks[0]
+            .inputs
+            .prepare(&tasks[0].train.x.index_select(0, &idx));
         let shared: Vec<Batch> = tasks
             .iter()
             .map(|t| Batch {

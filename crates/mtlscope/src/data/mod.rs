@@ -5,11 +5,14 @@
 
 pub mod fashion_mtl;
 pub mod idx;
+pub mod inputs;
 pub mod locate;
 pub mod synthetic_scenes;
 
 use anyhow::Result;
 use tch::{Device, Tensor};
+
+pub use inputs::Inputs;
 
 use crate::config::DataConfig;
 use crate::task::{TaskInfo, TaskKind, TaskSpec};
@@ -73,6 +76,8 @@ pub struct TaskData {
     pub spec: TaskSpec,
     /// The kind built from [`Self::spec`]: head, loss and metrics.
     pub kind: std::sync::Arc<dyn TaskKind>,
+    /// How stored inputs become network inputs, per batch ([`Inputs`]).
+    pub inputs: Inputs,
     /// Training split.
     pub train: Split,
     /// Validation split (model selection).
@@ -91,10 +96,17 @@ impl TaskData {
             name: name.to_string(),
             spec,
             kind: kind.into(),
+            inputs: Inputs::Float,
             train,
             val,
             test,
         })
+    }
+
+    /// The task with its inputs stored compactly and converted by `inputs` per batch.
+    pub fn with_inputs(mut self, inputs: Inputs) -> Self {
+        self.inputs = inputs;
+        self
     }
 
     /// What a run records about this task (name, kind, metrics with directions).
@@ -108,6 +120,7 @@ impl TaskData {
             name: self.name.clone(),
             spec: self.spec.clone(),
             kind: self.kind.clone(),
+            inputs: self.inputs.clone(),
             train: self.train.to(device),
             val: self.val.to(device),
             test: self.test.to(device),
@@ -211,6 +224,7 @@ pub fn to_device(tasks: Vec<TaskData>, device: Device) -> Vec<TaskData> {
                 name: t.name,
                 spec: t.spec,
                 kind: t.kind,
+                inputs: t.inputs,
             }
         })
         .collect()

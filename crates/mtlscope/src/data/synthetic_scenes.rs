@@ -17,7 +17,10 @@
 //! | `normal` | normals | (0, 0, 1) on the square, (−a/W, −b/H, 1) normalised on the plane |
 //!
 //! About 5% of the pixels are marked missing in every dense target (label −1, depth 0, normal
-//! all-zero), as in the NYUv2 release, so the ignore/valid-pixel paths are exercised.
+//! all-zero), as in the NYUv2 release, so the ignore/valid-pixel paths are exercised. Images
+//! are stored as `u8` (intensity v ↦ round((v + 0.5) / 1.7 · 255)) and normalised per batch
+//! with the training split's channel statistics ([`super::Inputs::Pixels`]), as large image
+//! datasets are.
 
 use anyhow::{bail, Result};
 use rand::{Rng, SeedableRng};
@@ -91,7 +94,7 @@ struct Generated {
 /// Draws `n` scenes from `rng`.
 fn generate(n: usize, rng: &mut ChaCha8Rng) -> Generated {
     let hw = SIDE * SIDE;
-    let mut img = vec![0f32; n * 3 * hw];
+    let mut img = vec![0u8; n * 3 * hw];
     let (mut shape, mut large, mut area) = (vec![0i64; n], vec![0f32; n], vec![0f32; n]);
     let mut seg = vec![0i64; n * hw];
     let mut depth = vec![0f32; n * hw];
@@ -126,7 +129,9 @@ fn generate(n: usize, rng: &mut ChaCha8Rng) -> Generated {
                     } else {
                         0.2 * (plane - 2.0)
                     };
-                    img[(i * 3 + ch) * hw + p] = base + rng.random_range(-0.1..0.1f32);
+                    let v = base + rng.random_range(-0.1..0.1f32);
+                    img[(i * 3 + ch) * hw + p] =
+                        ((v + 0.5) / 1.7 * 255.0).round().clamp(0.0, 255.0) as u8;
                 }
                 let missing = rng.random_range(0.0..1.0f32) < 0.05;
                 let q = i * hw + p;
@@ -202,6 +207,7 @@ impl Dataset for SyntheticScenes {
                 *t = t.narrow(0, 0, n);
             }
         }
+        let inputs = super::Inputs::pixel_stats(&splits[0].x);
         let all = specs();
         let mut tasks = Vec::new();
         for name in &cfg.tasks {
@@ -218,13 +224,16 @@ impl Dataset for SyntheticScenes {
                     .1
                     .shallow_clone(),
             };
-            tasks.push(TaskData::new(
-                name,
-                spec.clone(),
-                pick(&splits[0]),
-                pick(&splits[1]),
-                pick(&splits[2]),
-            )?);
+            tasks.push(
+                TaskData::new(
+                    name,
+                    spec.clone(),
+                    pick(&splits[0]),
+                    pick(&splits[1]),
+                    pick(&splits[2]),
+                )?
+                .with_inputs(inputs.clone()),
+            );
         }
         Ok(tasks)
     }

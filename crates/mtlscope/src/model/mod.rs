@@ -35,6 +35,9 @@ pub trait Encoder: std::fmt::Debug + Send {
     fn last_weight(&self) -> Tensor;
 }
 
+/// Builds an encoder under a path for inputs `[C, H, W]`.
+pub type BuildEncoder = fn(&ModelConfig, nn::Path, [i64; 3]) -> Result<Box<dyn Encoder>>;
+
 /// A registered encoder.
 pub struct EncoderInfo {
     /// Name used by `model.encoder`.
@@ -46,7 +49,7 @@ pub struct EncoderInfo {
     /// The `[model]` keys it reads besides `encoder`.
     pub keys: &'static str,
     /// Builds it under a path for inputs `[C, H, W]`.
-    pub build: fn(&ModelConfig, nn::Path, [i64; 3]) -> Result<Box<dyn Encoder>>,
+    pub build: BuildEncoder,
 }
 
 /// The encoder registry.

@@ -185,7 +185,8 @@ impl ProbeSet {
                 let idx = subset_indices(cfg.seed, n, cfg.subset);
                 let idx = Tensor::from_slice(&idx).to_device(t.train.x.device());
                 Subset {
-                    x: t.train.x.index_select(0, &idx).to_device(device),
+                    x: t.inputs
+                        .prepare(&t.train.x.index_select(0, &idx).to_device(device)),
                     y: t.train.y.index_select(0, &idx).to_device(device),
                 }
             })

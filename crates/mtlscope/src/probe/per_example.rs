@@ -437,9 +437,16 @@ mod tests {
         };
         let net = MultiTaskNet::seeded(3, &mcfg, &heads, [3, 16, 16], Device::Cpu).unwrap();
         // Move the running statistics off their initial values, as training would.
-        let _ = net.forward(0, &tasks[0].train.x.narrow(0, 0, 32), true);
+        let _ = net.forward(
+            0,
+            &tasks[0].inputs.prepare(&tasks[0].train.x.narrow(0, 0, 32)),
+            true,
+        );
         for (k, t) in tasks.iter().enumerate() {
-            let (x, y) = (t.train.x.narrow(0, 0, 6), t.train.y.narrow(0, 0, 6));
+            let (x, y) = (
+                t.inputs.prepare(&t.train.x.narrow(0, 0, 6)),
+                t.train.y.narrow(0, 0, 6),
+            );
             for s in [1i64, 2] {
                 let general = autograd_group_grads(&net, k, &x, &y, s, false);
                 let mut params = net.shared_params();

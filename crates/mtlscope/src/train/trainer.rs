@@ -442,9 +442,13 @@ impl Run {
                 .map(|t| (&t.train.x, &t.train.y))
                 .collect();
             let batches = if self.shared_inputs {
-                shared_batches(&mut self.samplers[0], &data, step)
+                shared_batches(&mut self.samplers[0], &data, step, &self.tasks[0].inputs)
             } else {
-                batches(&mut self.samplers, &data, step)
+                let mut b = batches(&mut self.samplers, &data, step);
+                for (b, t) in b.iter_mut().zip(&self.tasks) {
+                    b.x = t.inputs.prepare(&b.x);
+                }
+                b
             };
             let epoch_after = self.epoch(step + 1);
             let diverged = |what: String| {
