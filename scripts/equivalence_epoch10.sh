@@ -63,9 +63,10 @@ for v in ["stl", "fashion2", "noisy"]:
         d = os.path.join(out, impl, v)
         for s in sorted(os.listdir(d)) if os.path.isdir(d) else []:
             p = os.path.join(d, s, "trajectory.csv")
-            rows = [r for r in csv.DictReader(open(p)) if r["task"] == "fashion1" and r["split"] == "test"] if os.path.exists(p) else []
+            # Run format 2 (docs/run-format.md): one metric a row.
+            rows = [r for r in csv.DictReader(open(p)) if r["task"] == "fashion1" and r["split"] == "test" and r["metric"] == "accuracy"] if os.path.exists(p) else []
             if rows and float(rows[-1]["epoch"]) == 10:
-                accs.append(float(rows[-1]["accuracy"]))
+                accs.append(float(rows[-1]["value"]))
         if accs:
             sd = statistics.stdev(accs) if len(accs) > 1 else float("nan")
             print(f"{v:9s} {impl:15s} {len(accs):5d}  {statistics.mean(accs):.4f} ± {sd:.4f} ({' '.join(f'{a:.4f}' for a in accs)})")

@@ -6,8 +6,9 @@ init.safetensors) and the Fashion-MNIST IDX files themselves, and trains the pro
 `mtlscope train` with ordinary PyTorch: `nn.Conv2d`/`nn.Linear` modules, `F.cross_entropy`,
 `torch.optim.{SGD,Adam,AdamW}`, one backward pass of C * sum_k L_k (UMTG, `reduction = "sum"`)
 or C * mean_k L_k (`"mean"`), and evaluation passes on every task's full train/val/test sets at
-the exported evaluation steps. It writes OUT/trajectory.csv in mtlscope's format
-(`epoch,step,task,split,loss,accuracy`, numbers printed as Rust prints f64) and OUT/reference.json.
+the exported evaluation steps. It writes OUT/trajectory.csv in mtlscope's run format 2 (long
+form `epoch,step,task,split,metric,value`, the metrics `loss` then `accuracy`, numbers printed as
+Rust prints f64; docs/run-format.md) and OUT/reference.json.
 
 Batches: by default the exported batch rows are used, so the export must cover every step
 trained (`mtlscope export` writes all steps of the run unless `--steps N`); the script stops
@@ -363,12 +364,14 @@ def train_one(export_dir, out_dir, opts):
     eval_steps = set(man["eval_steps"])
     os.makedirs(out_dir, exist_ok=True)
     csv = open(os.path.join(out_dir, "trajectory.csv"), "w")
-    csv.write("epoch,step,task,split,loss,accuracy\n")
+    csv.write("epoch,step,task,split,metric,value\n")
 
     def record(step):
         epoch = rust_f64(step / spe)
         for t, split, loss, acc in evaluate(net, data, tasks, man["eval_batch_size"]):
-            csv.write(f"{epoch},{step},{t},{split},{rust_f64(loss)},{rust_f64(acc)}\n")
+            # One row per metric, in the order of mtlscope's multiclass kind: loss, accuracy.
+            for metric, value in (("loss", loss), ("accuracy", acc)):
+                csv.write(f"{epoch},{step},{t},{split},{metric},{rust_f64(value)}\n")
         csv.flush()
 
     t0 = time.time()

@@ -6,8 +6,9 @@ mod common;
 
 use common::Fixture;
 use mtlscope::config::RunConfig;
+use mtlscope::train::run_files::read_run_info;
 use mtlscope::train::schedule::Schedule;
-use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::store::Status;
 use mtlscope::train::{train, RunOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
@@ -47,7 +48,7 @@ fn log_schedule_evaluates_early_steps_and_resumes_identically() {
         "probes.which=[\"fim_trace\"]",
     ];
     train(options(&fx.config, &fx.out("full"), &ov, false, None)).unwrap();
-    let info = read_info(&fx.out("full")).unwrap();
+    let info = read_run_info(&fx.out("full")).unwrap();
     // 200 training examples per task, batch 16: 12 steps an epoch, 3 epochs.
     assert_eq!((info.steps_per_epoch, info.steps), (12, 36));
     let traj = std::fs::read_to_string(fx.out("full").join("trajectory.csv")).unwrap();

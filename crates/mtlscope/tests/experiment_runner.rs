@@ -31,8 +31,8 @@ acc=0.6; [ "$lr-$bs" = "$best" ] && acc=0.9
 complete() {
   mkdir -p "$out"
   printf '[data]\ntasks = ["a"]\n[objective]\nkind = "umtg"\n' > "$out/config.toml"
-  printf 'epoch,step,task,split,loss,accuracy\n0,0,a,train,2.3,0.1\n1,10,a,train,0.5,0.8\n0,0,a,val,2.3,0.1\n1,10,a,val,0.6,%s\n' "$acc" > "$out/trajectory.csv"
-  echo '{"status": "completed", "message": ""}' > "$out/run.json"
+  printf 'epoch,step,task,split,metric,value\n0,0,a,train,loss,2.3\n0,0,a,train,accuracy,0.1\n0,0,a,val,loss,2.3\n0,0,a,val,accuracy,0.1\n1,10,a,train,loss,0.5\n1,10,a,train,accuracy,0.8\n1,10,a,val,loss,0.6\n1,10,a,val,accuracy,%s\n' "$acc" > "$out/trajectory.csv"
+  printf '{"format_version": 2, "status": "completed", "message": "", "seed": %s, "steps": 10, "steps_total": 10, "steps_per_epoch": 10, "epochs": 1, "tasks": [{"name": "a", "kind": "multiclass", "metrics": [{"name": "loss", "direction": "lower"}, {"name": "accuracy", "direction": "higher"}]}], "wall_seconds": 0.1, "device": "cpu", "versions": {}}\n' "${seed:-0}" > "$out/run.json"
   exit 0
 }
 interrupt() {

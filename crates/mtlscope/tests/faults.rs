@@ -5,7 +5,8 @@
 mod common;
 
 use common::{mtlscope, Fixture};
-use mtlscope::train::store::{read_checkpoint, read_info, RunLock, Status};
+use mtlscope::train::run_files::{read_run_info, read_trajectory};
+use mtlscope::train::store::{read_checkpoint, RunLock, Status};
 use std::os::unix::process::ExitStatusExt;
 use std::path::Path;
 use std::process::{Command, Output, Stdio};
@@ -92,7 +93,7 @@ fn a_kill_anywhere_resumes_to_a_byte_identical_trajectory() {
             "{fault}: trajectory"
         );
         assert_eq!(read(&out.join("steps.csv")), want_steps, "{fault}: steps");
-        assert_eq!(read_info(&out).unwrap().status, Status::Completed);
+        assert_eq!(read_run_info(&out).unwrap().status, Status::Completed);
     }
 }
 
@@ -239,7 +240,7 @@ fn divergence_is_reported_as_diverged_under_every_objective_kind() {
             ],
         );
         assert_eq!(o.status.code(), Some(3), "{objective}: {}", stderr(&o));
-        let info = read_info(&out).unwrap();
+        let info = read_run_info(&out).unwrap();
         assert_eq!(info.status, Status::Diverged, "{objective}");
         assert!(
             info.message.contains("step"),
@@ -254,12 +255,8 @@ fn divergence_is_reported_as_diverged_under_every_objective_kind() {
             );
         }
         // Every recorded value is finite, and so is the last checkpoint.
-        let traj = read(&out.join("trajectory.csv"));
-        for line in traj.lines().skip(1) {
-            for f in line.split(',').skip(4) {
-                let v: f64 = f.parse().unwrap();
-                assert!(v.is_finite(), "{objective}: non-finite row {line}");
-            }
+        for row in read_trajectory(&out).unwrap() {
+            assert!(row.value.is_finite(), "{objective}: non-finite row {row:?}");
         }
         let (meta, tensors) = read_checkpoint(&out).unwrap().expect("a checkpoint");
         for (name, t) in &tensors {
@@ -432,7 +429,10 @@ fn a_killed_experiment_leaves_no_orphans_and_resumes_exactly() {
         );
         std::thread::sleep(Duration::from_millis(50));
     }
-    let statuses: Vec<Status> = dirs.iter().map(|d| read_info(d).unwrap().status).collect();
+    let statuses: Vec<Status> = dirs
+        .iter()
+        .map(|d| read_run_info(d).unwrap().status)
+        .collect();
     assert!(
         statuses.contains(&Status::Interrupted),
         "children should have been stopped mid-run: {statuses:?}"

@@ -3,7 +3,8 @@
 //! metric, probes, checkpoints its batch-norm statistics and resumes exactly.
 
 use mtlscope::config::RunConfig;
-use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::run_files::read_run_info as read_info;
+use mtlscope::train::store::Status;
 use mtlscope::train::{train, RunOptions};
 use std::collections::BTreeSet;
 use std::path::Path;

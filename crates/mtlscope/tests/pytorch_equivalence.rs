@@ -16,7 +16,7 @@
 //! |Δloss| ≤ 1e-4 · max(1, |loss|) and |Δaccuracy| ≤ 1/n of the split (at most one example
 //! whose top two logits are within rounding may flip its argmax). Measured on these cases
 //! (Adam 1e-3 as in the paper, SGD 0.01 + momentum 0.9): largest relative loss difference
-//! 1.5e-7 over all 270 rows, every accuracy equal, so the tolerance has a margin of ~650.
+//! 1.5e-7 over all 270 evaluations, every accuracy equal, so the tolerance has a margin of ~650.
 //! Steeper settings amplify the drift (Adam 3e-3, whose loss falls 2.3 → 0.24 in 12 steps
 //! here, reached 1e-4), which is why the cases use the protocol's step sizes. A protocol
 //! difference (another batch, label, initialisation, loss scale or optimizer constant) moves
@@ -26,6 +26,8 @@ mod common;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
+
+use mtlscope::train::run_files::{self, Split, TrajectoryRow};
 
 /// The project venv's python (scripts/setup.sh creates it; `make test` runs setup first).
 fn venv_python() -> PathBuf {
@@ -69,58 +71,50 @@ fn mtlscope_cmd() -> Command {
     c
 }
 
-/// One trajectory row: (epoch, step, task, split) and (loss, accuracy).
-type Row = ((String, String, String, String), (f64, f64));
-
-fn read_trajectory(path: &Path) -> Vec<Row> {
-    let text = std::fs::read_to_string(path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
-    let mut lines = text.lines();
-    assert_eq!(
-        lines.next(),
-        Some("epoch,step,task,split,loss,accuracy"),
-        "{}",
-        path.display()
-    );
-    lines
-        .map(|l| {
-            let f: Vec<&str> = l.split(',').collect();
-            assert_eq!(f.len(), 6, "{}: bad row {l}", path.display());
-            (
-                (f[0].into(), f[1].into(), f[2].into(), f[3].into()),
-                (f[4].parse().unwrap(), f[5].parse().unwrap()),
-            )
-        })
-        .collect()
+/// The rows of `dir/trajectory.csv` (run format 2: one metric a row), through mtlscope's
+/// run-file reader, which the reference's file must also satisfy.
+fn read_trajectory(dir: &Path) -> Vec<TrajectoryRow> {
+    run_files::read_trajectory(dir).unwrap_or_else(|e| panic!("{}: {e:#}", dir.display()))
 }
 
-/// Largest differences between two trajectories, or the first row where they disagree
-/// beyond tolerance.
+/// Largest differences between two trajectories (loss, accuracy), or the first row where they
+/// disagree beyond tolerance.
 fn compare(
-    a: &[Row],
-    b: &[Row],
+    a: &[TrajectoryRow],
+    b: &[TrajectoryRow],
     sizes: &dyn Fn(&str, &str) -> usize,
 ) -> Result<(f64, f64), String> {
     if a.len() != b.len() {
         return Err(format!("{} rows vs {} rows", a.len(), b.len()));
     }
+    let key = |r: &TrajectoryRow| (r.epoch, r.step, r.task.clone(), r.split, r.metric.clone());
     let (mut dl, mut da) = (0.0f64, 0.0f64);
     for (x, y) in a.iter().zip(b) {
-        if x.0 != y.0 {
-            return Err(format!("row keys differ: {:?} vs {:?}", x.0, y.0));
+        if key(x) != key(y) {
+            return Err(format!("row keys differ: {:?} vs {:?}", key(x), key(y)));
         }
-        let (k, (l1, a1), (l2, a2)) = (&x.0, x.1, y.1);
-        let n = sizes(&k.2, &k.3) as f64;
-        let (el, ea) = ((l1 - l2).abs(), (a1 - a2).abs());
+        let (v1, v2) = (x.value, y.value);
+        let e = (v1 - v2).abs();
         // Written so that a NaN on either side fails.
-        let within = el <= 1e-4 * l1.abs().max(1.0) && ea <= 1.0 / n + 1e-12;
+        let within = match x.metric.as_str() {
+            "loss" => e <= 1e-4 * v1.abs().max(1.0),
+            "accuracy" => e <= 1.0 / sizes(&x.task, x.split.name()) as f64 + 1e-12,
+            m => return Err(format!("unexpected metric `{m}`")),
+        };
         if !within {
             return Err(format!(
-                "step {} {} {}: loss {l1} vs {l2}, accuracy {a1} vs {a2}",
-                k.1, k.2, k.3
+                "step {} {} {}: {} {v1} vs {v2}",
+                x.step,
+                x.task,
+                x.split.name(),
+                x.metric
             ));
         }
-        dl = dl.max(el);
-        da = da.max(ea);
+        if x.metric == "loss" {
+            dl = dl.max(e);
+        } else {
+            da = da.max(e);
+        }
     }
     Ok((dl, da))
 }
@@ -224,19 +218,19 @@ fn mtlscope_and_plain_pytorch_trajectories_agree() {
 
     let sizes = |_task: &str, split: &str| if split == "train" { 256 } else { 200 };
     for (case, (_, run, reference)) in CASES.iter().zip(&pairs) {
-        let a = read_trajectory(&run.join("trajectory.csv"));
-        let b = read_trajectory(&reference.join("trajectory.csv"));
+        let a = read_trajectory(run);
+        let b = read_trajectory(reference);
         let tasks = if case.tasks.contains(',') { 2 } else { 1 };
-        // Evaluations at steps 0, 4, …, 32.
-        assert_eq!(a.len(), 9 * 3 * tasks, "{}: rows", case.name);
+        // Evaluations at steps 0, 4, …, 32; loss and accuracy of each task on each split.
+        assert_eq!(a.len(), 9 * 3 * 2 * tasks, "{}: rows", case.name);
         let (dl, da) = compare(&a, &b, &sizes)
             .unwrap_or_else(|e| panic!("{}: mtlscope and PyTorch differ: {e}", case.name));
         eprintln!("{}: max |Δloss| {dl:.2e}, max |Δaccuracy| {da}", case.name);
         // The runs trained: fashion1's training loss fell.
         let f1: Vec<f64> = a
             .iter()
-            .filter(|r| r.0 .2 == "fashion1" && r.0 .3 == "train")
-            .map(|r| r.1 .0)
+            .filter(|r| r.task == "fashion1" && r.split == Split::Train && r.metric == "loss")
+            .map(|r| r.value)
             .collect();
         assert!(
             *f1.last().unwrap() < 0.8 * f1[0],
@@ -257,8 +251,8 @@ fn mtlscope_and_plain_pytorch_trajectories_agree() {
             .arg(&other),
         "scripts/pytorch_reference.py --noisy permute",
     );
-    let a = read_trajectory(&run.join("trajectory.csv"));
-    let b = read_trajectory(&other.join("trajectory.csv"));
+    let a = read_trajectory(run);
+    let b = read_trajectory(&other);
     assert!(
         compare(&a, &b, &sizes).is_err(),
         "other noisy labels should change the trajectory"

@@ -5,7 +5,7 @@ mod synthetic;
 use std::path::Path;
 use std::process::Command;
 
-use synthetic::{make_experiment, train_loss, write_run};
+use synthetic::{make_experiment, make_experiment_format, train_loss, write_run};
 
 fn read_csv(path: &Path) -> Vec<std::collections::HashMap<String, String>> {
     let mut r = csv::Reader::from_path(path).unwrap();
@@ -232,7 +232,7 @@ fn report_gives_known_numbers_and_valid_figures() {
         ("true".into(), "true".into(), "false".into())
     );
 
-    // SMTO: MGDA vs UMTG on a: test accuracy %Δ = 100 (0.83 − 0.86)/0.86.
+    // SMTO: MGDA vs UMTG on a: test accuracy (a's primary metric) %Δ = 100 (0.83 − 0.86)/0.86.
     let s = read_csv(&tables.join("smto.csv"));
     let k = [
         ("variant", "mgda_ab"),
@@ -240,9 +240,13 @@ fn report_gives_known_numbers_and_valid_figures() {
         ("factor", "fim_trace"),
     ];
     assert!(close(
-        get(&s, &k, "test_accuracy_pct_change"),
+        get(&s, &k, "generalization_pct_change"),
         100.0 * (0.83 - 0.86) / 0.86
     ));
+    assert!(s
+        .iter()
+        .all(|r| r["generalization_metric"] == "test_accuracy"
+            && r["generalization_better"] == "higher"));
     assert!(close(get(&s, &k, "factor_pct_change"), 0.0));
     // Generalization change vs UMTG: a: Δ = −0.03 ± 2(0.03 + 0.01) → not significant;
     // b: Δ = 0.73 − 0.67 = 0.06 ± 2(0.01 + 0.01) → significant (coloured in the figure).
@@ -276,10 +280,32 @@ fn report_gives_known_numbers_and_valid_figures() {
         assert!(r["note"].starts_with("undefined: 1 auxiliary set"), "{r:?}");
     }
 
-    // selection.csv: the aggregate's config name and the tasks each score averaged.
+    // Δm (top-10-val test accuracy; positive = MTL worse): a improves 0.81 → 0.86, b drops
+    // 0.71 → 0.67: ((−0.05/0.81) + (0.04/0.71)) / 2 × 100.
+    let dm = read_csv(&tables.join("delta_m.csv"));
+    let k = [("variant", "mtl_ab"), ("aggregate", "top10_val")];
+    let want = (-(0.86 - 0.81) / 0.81 - (0.67 - 0.71) / 0.71) / 2.0 * 100.0;
+    assert!(close(get(&dm, &k, "delta_m_pct"), want), "{dm:?}");
+    let row = dm
+        .iter()
+        .find(|r| r["variant"] == "mtl_ab" && r["aggregate"] == "top10_val")
+        .unwrap();
+    assert_eq!(
+        (row["tasks"].as_str(), row["metrics"].as_str()),
+        ("a+b", "a:accuracy+b:accuracy")
+    );
+    // MGDA: a 0.81 → 0.83, b 0.71 → 0.73, both better: Δm < 0.
+    let k = [("variant", "mgda_ab"), ("aggregate", "top10_val")];
+    let want = (-(0.83 - 0.81) / 0.81 - (0.73 - 0.71) / 0.71) / 2.0 * 100.0;
+    assert!(close(get(&dm, &k, "delta_m_pct"), want) && want < 0.0);
+    assert_eq!(dm.len(), 2 * 3);
+
+    // selection.csv: the aggregate's config name, the metric each score used (the default
+    // `primary` is a multi-class task's accuracy) and the tasks it averaged.
     let sel = read_csv(&tables.join("selection.csv"));
     let tasks_of = |v: &str| sel.iter().find(|r| r["variant"] == v).unwrap()["tasks"].clone();
     assert!(sel.iter().all(|r| r["aggregate"] == "top10_val"), "{sel:?}");
+    assert!(sel.iter().all(|r| r["metric"] == "val_accuracy"), "{sel:?}");
     assert_eq!(
         (tasks_of("stl_b"), tasks_of("mtl_ab")),
         ("b".into(), "a+b".into())
@@ -331,6 +357,7 @@ fn report_gives_known_numbers_and_valid_figures() {
     assert!(html.contains("what Mueller et al."));
     assert!(html.contains("Probes at comparable training loss (App. B.4)"));
     assert!(html.contains("Unbinned probe aggregates (footnote 6)"));
+    assert!(html.contains("Δm: mean relative change vs STL"));
     // For looking at the output (e.g. scripts/check_report.sh): keep the directory.
     if let Ok(dest) = std::env::var("MTLSCOPE_KEEP_SYNTHETIC") {
         let _ = Command::new("cp").arg("-r").arg(&exp).arg(dest).status();
@@ -347,7 +374,7 @@ fn malformed_csv_names_the_file() {
     let bad = exp.join("runs/mtl_ab/seed2/trajectory.csv");
     std::fs::write(
         &bad,
-        "epoch,step,task,split,loss,accuracy\n1,10,a,train,notanumber,0.5\n",
+        "epoch,step,task,split,metric,value\n1,10,a,train,loss,notanumber\n",
     )
     .unwrap();
     let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
@@ -467,4 +494,185 @@ fn conflict_correlation_over_umtg_auxiliary_sets_only() {
         .unwrap();
     assert_eq!(row["pearson_r"], "");
     assert!(row["note"].contains("no spread"), "{row:?}");
+}
+
+fn report(exp: &Path) {
+    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .arg("report")
+        .arg(exp)
+        .output()
+        .unwrap();
+    assert!(o.status.success(), "{}", String::from_utf8_lossy(&o.stderr));
+}
+
+/// Run directories of run format 1 (wide `trajectory.csv`, task names in `run.json`) are read
+/// to the same numbers: every table, the page and every figure equal those of the same
+/// experiment written in the current format.
+#[test]
+fn format_1_runs_give_the_same_report() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (old, new) = (tmp.path().join("v1/exp"), tmp.path().join("v2/exp"));
+    make_experiment_format(&old, 1);
+    make_experiment(&new);
+    assert!(
+        std::fs::read_to_string(old.join("runs/mtl_ab/seed1/trajectory.csv"))
+            .unwrap()
+            .starts_with("epoch,step,task,split,loss,accuracy\n")
+    );
+    report(&old);
+    report(&new);
+    let mut compared = 0;
+    for sub in ["tables", "figures", "."] {
+        for e in std::fs::read_dir(new.join("report").join(sub)).unwrap() {
+            let p = e.unwrap().path();
+            if p.is_dir() {
+                continue;
+            }
+            let rel = p.strip_prefix(new.join("report")).unwrap();
+            let a = std::fs::read(old.join("report").join(rel)).unwrap();
+            assert!(a == std::fs::read(&p).unwrap(), "{} differs", rel.display());
+            compared += 1;
+        }
+    }
+    assert!(compared > 30, "{compared}");
+}
+
+/// Tasks of other kinds: every analysis works per metric with the directions of `run.json` —
+/// a segmentation task (mIoU, pixel accuracy: higher is better) and a depth task (absolute and
+/// relative error: lower is better), trained alone and together.
+#[test]
+fn transfer_and_delta_m_per_metric_with_each_metrics_direction() {
+    use mtlscope::task::{Direction, MetricSpec, TaskInfo};
+    let task = |name: &str, kind: &str, metrics: &[(&str, Direction)]| TaskInfo {
+        name: name.into(),
+        kind: kind.into(),
+        metrics: std::iter::once(("loss", Direction::Lower))
+            .chain(metrics.iter().copied())
+            .map(|(m, d)| MetricSpec::new(m, d))
+            .collect(),
+    };
+    let seg = task(
+        "seg",
+        "segmentation",
+        &[
+            ("miou", Direction::Higher),
+            ("pixel_accuracy", Direction::Higher),
+        ],
+    );
+    let dep = task(
+        "dep",
+        "depth",
+        &[("abs_err", Direction::Lower), ("rel_err", Direction::Lower)],
+    );
+    // After epoch 0 every value is a constant of the variant (and seed, for mIoU and abs err):
+    // MTL improves mIoU (0.41 → 0.47), pixel accuracy (0.70 → 0.72) and rel err (0.20 → 0.18),
+    // and worsens abs err (0.51 → 0.61).
+    let value = |multi: bool, seed: usize| {
+        move |t: &str, split: &str, m: &str, e: u32| -> f64 {
+            let s = seed as f64 * 0.01;
+            if split == "train" && m == "loss" {
+                return train_loss(multi, e);
+            }
+            match (t, m, e, multi) {
+                (_, "loss", 0, _) => 2.3,
+                (_, _, 0, _) => 0.05,
+                ("seg", "miou", _, false) => 0.40 + s,
+                ("seg", "miou", _, true) => 0.46 + s,
+                ("seg", "pixel_accuracy", _, false) => 0.70,
+                ("seg", "pixel_accuracy", _, true) => 0.72,
+                ("dep", "abs_err", _, false) => 0.50 + s,
+                ("dep", "abs_err", _, true) => 0.60 + s,
+                ("dep", "rel_err", _, false) => 0.20,
+                ("dep", "rel_err", _, true) => 0.18,
+                (_, "loss", _, _) => 0.3,
+                _ => unreachable!("{t} {m}"),
+            }
+        }
+    };
+    let tmp = tempfile::tempdir().unwrap();
+    let exp = tmp.path().join("exp");
+    for s in 0..3 {
+        let dir = |v: &str| exp.join(format!("runs/{v}/seed{}", s + 1));
+        let (stl, mtl) = (value(false, s), value(true, s));
+        synthetic::write_general_run(&dir("stl_seg"), std::slice::from_ref(&seg), "umtg", s, &stl);
+        synthetic::write_general_run(&dir("stl_dep"), std::slice::from_ref(&dep), "umtg", s, &stl);
+        synthetic::write_general_run(&dir("mtl"), &[seg.clone(), dep.clone()], "umtg", s, &mtl);
+    }
+    report(&exp);
+    let tables = exp.join("report/tables");
+    let t = read_csv(&tables.join("transfer.csv"));
+    let row = |task: &str, metric: &str| {
+        t.iter()
+            .find(|r| r["task"] == task && r["metric"] == metric && r["aggregate"] == "top10_val")
+            .unwrap_or_else(|| panic!("no {task} {metric}"))
+            .clone()
+    };
+    let verdict = |task: &str, metric: &str| row(task, metric)["transfer"].clone();
+    // Δ = 0.06 ± 2(0.01 + 0.01) excludes 0.
+    assert!(close(
+        row("seg", "test_miou")["delta"].parse().unwrap(),
+        0.06
+    ));
+    assert_eq!(verdict("seg", "test_miou"), "positive");
+    // A higher depth error is negative transfer; a lower one positive.
+    assert!(close(
+        row("dep", "test_abs_err")["delta"].parse().unwrap(),
+        0.10
+    ));
+    assert_eq!(verdict("dep", "test_abs_err"), "negative");
+    assert_eq!(verdict("dep", "test_rel_err"), "positive");
+    // Each task's metrics, then its loss, on val and test, × 3 aggregates.
+    assert_eq!(t.len(), 2 * (3 * 2) * 3);
+    assert!(t
+        .iter()
+        .all(|r| !r["metric"].contains("accuracy") || r["task"] == "seg"));
+
+    // Δm over the test metrics but the loss, per task first:
+    // seg: (−0.06/0.41 − 0.02/0.70)/2, dep: (+0.10/0.51 − 0.02/0.20)/2, × 100, mean of the two.
+    let seg_m = (-(0.06 / 0.41) - 0.02 / 0.70) / 2.0;
+    let dep_m = (0.10 / 0.51 + (0.18 - 0.20) / 0.20) / 2.0;
+    let want = (seg_m + dep_m) / 2.0 * 100.0;
+    let dm = read_csv(&tables.join("delta_m.csv"));
+    let k = [("variant", "mtl"), ("aggregate", "top10_val")];
+    assert!(close(get(&dm, &k, "delta_m_pct"), want), "{dm:?} vs {want}");
+    let terms = read_csv(&tables.join("delta_m_terms.csv"));
+    let k = [
+        ("variant", "mtl"),
+        ("aggregate", "top10_val"),
+        ("metric", "test_abs_err"),
+    ];
+    assert!(close(
+        get(&terms, &k, "signed_pct_change"),
+        100.0 * 0.10 / 0.51
+    ));
+
+    // Comparable loss per validation metric, and the selection by each task's primary metric.
+    let b = read_csv(&tables.join("comparable_loss.csv"));
+    for m in [
+        "val_miou",
+        "val_pixel_accuracy",
+        "val_loss",
+        "val_abs_err",
+        "val_rel_err",
+    ] {
+        assert!(b.iter().any(|r| r["metric"] == m), "{m}");
+    }
+    let sel = read_csv(&tables.join("selection.csv"));
+    let metric_of = |v: &str| sel.iter().find(|r| r["variant"] == v).unwrap()["metric"].clone();
+    assert_eq!(metric_of("stl_dep"), "val_abs_err");
+    assert_eq!(metric_of("mtl"), "val_miou+val_abs_err");
+    let c = read_csv(&tables.join("aggregates.csv"));
+    assert!(c.iter().any(|r| r["metric"] == "test_rel_err"));
+    let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
+    assert!(html.contains("test miou (mean of the 10 best-validation checkpoints)"));
+    for stem in [
+        "fig1_generalization_dep",
+        "fig2_comparable_loss_seg",
+        "fig7_pareto_seg_dep",
+    ] {
+        assert!(
+            exp.join(format!("report/figures/{stem}.svg")).exists(),
+            "{stem}"
+        );
+    }
 }

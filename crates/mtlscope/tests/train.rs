@@ -5,7 +5,8 @@ mod common;
 
 use common::{mtlscope, Fixture};
 use mtlscope::config::RunConfig;
-use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::run_files::{read_run_info, read_trajectory, Split};
+use mtlscope::train::store::Status;
 use mtlscope::train::{train, RunOptions};
 use std::path::Path;
 use std::sync::atomic::AtomicBool;
@@ -35,13 +36,14 @@ fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()
 }
 
-/// Training loss of `task` on the full training set at each evaluation.
-fn train_losses(csv: &str, task: &str) -> Vec<f64> {
-    csv.lines()
-        .skip(1)
-        .map(|l| l.split(',').collect::<Vec<_>>())
-        .filter(|f| f[2] == task && f[3] == "train")
-        .map(|f| f[4].parse().unwrap())
+/// Training loss of `task` on the full training set at each evaluation, through the run-file
+/// reader.
+fn train_losses(run: &Path, task: &str) -> Vec<f64> {
+    read_trajectory(run)
+        .unwrap()
+        .into_iter()
+        .filter(|r| r.task == task && r.split == Split::Train && r.metric == "loss")
+        .map(|r| r.value)
         .collect()
 }
 
@@ -52,19 +54,29 @@ fn mtl_run_lowers_training_loss_and_writes_the_run_directory() {
     let o = train(options(&fx.config, &out, &["train.epochs=4"], false, None)).unwrap();
     assert_eq!(o.status, Status::Completed);
     let csv = read(&out.join("trajectory.csv"));
-    assert!(csv.starts_with("epoch,step,task,split,loss,accuracy\n"));
-    // 2 tasks x 3 splits x (epoch 0 + 4 epochs).
-    assert_eq!(csv.lines().count(), 1 + 2 * 3 * 5);
+    assert!(csv.starts_with("epoch,step,task,split,metric,value\n"));
+    // 2 tasks x 3 splits x 2 metrics (loss, accuracy) x (epoch 0 + 4 epochs).
+    assert_eq!(csv.lines().count(), 1 + 2 * 3 * 2 * 5);
     for task in ["fashion1", "fashion2"] {
-        let l = train_losses(&csv, task);
+        let l = train_losses(&out, task);
         assert_eq!(l.len(), 5);
         assert!(
             l[4] < 0.5 * l[0],
             "{task}: training loss {l:?} did not fall"
         );
     }
-    let info = read_info(&out).unwrap();
+    let info = read_run_info(&out).unwrap();
     assert_eq!(info.status, Status::Completed);
+    assert_eq!(info.format_version, mtlscope::train::store::FORMAT_VERSION);
+    let metrics: Vec<&str> = info.tasks[0]
+        .metrics
+        .iter()
+        .map(|m| m.name.as_str())
+        .collect();
+    assert_eq!(
+        (info.tasks[1].name.as_str(), metrics),
+        ("fashion2", vec!["loss", "accuracy"])
+    );
     // 200 training examples per task, batch 16: 12 steps an epoch.
     assert_eq!((info.steps, info.steps_per_epoch), (48, 12));
     let resolved = RunConfig::load(&out.join("config.toml"), &[]).unwrap();
@@ -109,7 +121,7 @@ fn resume_mid_epoch_equals_an_uninterrupted_run() {
         let o = train(options(&fx.config, &fx.out("cut"), &ov, false, Some(7))).unwrap();
         assert_eq!(o.status, Status::Interrupted);
         assert_eq!(
-            read_info(&fx.out("cut")).unwrap().status,
+            read_run_info(&fx.out("cut")).unwrap().status,
             Status::Interrupted
         );
         let o = train(options(&fx.config, &fx.out("cut"), &ov, true, None)).unwrap();
@@ -152,7 +164,7 @@ fn new_optimizers_and_step_schedule_resume_identically() {
         train(options(&fx.config, &fx.out("cut"), &ov, true, None)).unwrap();
         let full = read(&fx.out("full").join("trajectory.csv"));
         assert_eq!(full, read(&fx.out("cut").join("trajectory.csv")), "{name}");
-        let l = train_losses(&full, "fashion1");
+        let l = train_losses(&fx.out("full"), "fashion1");
         assert!(
             l[l.len() - 1] < l[0],
             "{name}: training loss {l:?} did not fall"
@@ -241,17 +253,17 @@ fn cli_nan_loss_stops_with_diverged_status_naming_the_step() {
         "{}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let info = read_info(&out_dir).unwrap();
+    let info = read_run_info(&out_dir).unwrap();
     assert_eq!(info.status, Status::Diverged);
     assert!(
         info.message.contains("at step") && info.message.contains("fashion"),
         "{}",
         info.message
     );
-    // The epoch-0 evaluation is kept.
+    // The epoch-0 evaluation is kept: 2 tasks x 3 splits x 2 metrics.
     assert_eq!(
         read(&out_dir.join("trajectory.csv")).lines().count(),
-        1 + 2 * 3
+        1 + 2 * 3 * 2
     );
 }
 

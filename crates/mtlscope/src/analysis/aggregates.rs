@@ -5,13 +5,20 @@
 //! §4.2).
 //!
 //! The top-10 checkpoints of a run and task are chosen once, by the experiment's selection
-//! metric on that task's validation split (`[selection] metric`, default validation accuracy),
-//! and every metric's `top10_val` averages those same checkpoints — so a run's top-10 test loss
-//! and top-10 test accuracy describe the same models.
+//! metric on that task's validation split (`[selection] metric`, default each task's primary
+//! metric: [`rank_metric`]), and every metric's `top10_val` averages those same checkpoints — so
+//! a run's top-10 test loss and top-10 test accuracy (or mIoU) describe the same models.
+//!
+//! Metrics are whatever the run's tasks report (`run.json`), each with its direction; nothing
+//! here knows a task kind.
 //!
 //! A checkpoint is an evaluation after training started: epoch 0 (the untrained model) is not
 //! part of the trajectory's aggregates. With fewer checkpoints than 10/20, all of them are used.
+use super::factors::Direction;
+use crate::experiment::plan::SelectMetric;
 use crate::experiment::store::{EvalPoint, RunData, Split};
+use crate::task::{MetricSpec, TaskInfo};
+use crate::train::run_files::LOSS;
 
 /// How a trajectory is reduced to one number.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -45,68 +52,91 @@ impl Aggregate {
     }
 }
 
-/// Loss or accuracy.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Quantity {
-    /// Mean loss (lower is better).
-    Loss,
-    /// Accuracy (higher is better).
-    Accuracy,
-}
-
-/// A trajectory metric: split × quantity, e.g. `val_accuracy`.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+/// A trajectory metric: split × one of a task's metrics, with the metric's better side from
+/// `run.json`, e.g. `val_accuracy` (higher is better) or `test_loss` (lower).
+#[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Metric {
     /// Split.
     pub split: Split,
-    /// Quantity.
-    pub quantity: Quantity,
+    /// Metric name as in `trajectory.csv` (`loss`, `accuracy`, `miou`, …).
+    pub metric: String,
+    /// Its better side.
+    pub direction: Direction,
 }
 
 impl Metric {
+    /// `spec` on `split`.
+    pub fn new(split: Split, spec: &MetricSpec) -> Metric {
+        Metric {
+            split,
+            metric: spec.name.clone(),
+            direction: spec.direction.into(),
+        }
+    }
+    /// The loss on `split` (every task's first metric; lower is better).
+    pub fn loss(split: Split) -> Metric {
+        Metric {
+            split,
+            metric: LOSS.into(),
+            direction: Direction::LowerIsBetter,
+        }
+    }
     /// `val_accuracy`, `test_loss`, ...
-    pub fn name(self) -> String {
-        format!(
-            "{}_{}",
-            self.split.name(),
-            match self.quantity {
-                Quantity::Loss => "loss",
-                Quantity::Accuracy => "accuracy",
-            }
-        )
+    pub fn name(&self) -> String {
+        format!("{}_{}", self.split.name(), self.metric)
     }
     /// Whether larger values are better.
-    pub fn higher_is_better(self) -> bool {
-        self.quantity == Quantity::Accuracy
+    pub fn higher_is_better(&self) -> bool {
+        self.direction == Direction::HigherIsBetter
     }
     /// The better side of this metric.
-    pub fn direction(self) -> super::factors::Direction {
-        if self.higher_is_better() {
-            super::factors::Direction::HigherIsBetter
-        } else {
-            super::factors::Direction::LowerIsBetter
-        }
+    pub fn direction(&self) -> Direction {
+        self.direction
     }
-    /// The value of this metric in an evaluation.
-    pub fn of(self, p: &EvalPoint) -> f64 {
-        match self.quantity {
-            Quantity::Loss => p.loss,
-            Quantity::Accuracy => p.accuracy,
-        }
+    /// Whether this is the loss.
+    pub fn is_loss(&self) -> bool {
+        self.metric == LOSS
     }
-    /// Shorthand constructor.
-    pub const fn new(split: Split, quantity: Quantity) -> Metric {
-        Metric { split, quantity }
+    /// Its evaluations of `task` in `run`, by step.
+    pub fn series<'r>(&self, run: &'r RunData, task: &str) -> &'r [EvalPoint] {
+        run.series(task, self.split, &self.metric)
     }
 }
 
-/// The four metrics of the transfer table.
-pub const TRANSFER_METRICS: [Metric; 4] = [
-    Metric::new(Split::Val, Quantity::Accuracy),
-    Metric::new(Split::Val, Quantity::Loss),
-    Metric::new(Split::Test, Quantity::Accuracy),
-    Metric::new(Split::Test, Quantity::Loss),
-];
+/// A task's primary metric: its first after the loss (multi-class: accuracy; segmentation:
+/// mIoU), or the loss when it reports nothing else.
+pub fn primary(task: &TaskInfo) -> &MetricSpec {
+    task.metrics
+        .iter()
+        .find(|m| m.name != LOSS)
+        .or(task.metrics.first())
+        .expect("run_files checks that every task has a loss")
+}
+
+/// The metrics of `task` on `split` in the order tables and figures show them: the task's own
+/// metrics in `run.json` order, then the loss (FashionMTL: `accuracy`, `loss`).
+pub fn metrics_of(task: &TaskInfo, split: Split) -> Vec<Metric> {
+    let own = task.metrics.iter().filter(|m| m.name != LOSS);
+    let loss = task.metrics.iter().filter(|m| m.name == LOSS);
+    own.chain(loss).map(|m| Metric::new(split, m)).collect()
+}
+
+/// The metrics of the transfer table for `task`: [`metrics_of`] on validation, then on test.
+pub fn transfer_metrics(task: &TaskInfo) -> Vec<Metric> {
+    let mut m = metrics_of(task, Split::Val);
+    m.extend(metrics_of(task, Split::Test));
+    m
+}
+
+/// The validation metric `[selection] metric` picks for `task` (its primary metric, or the named
+/// one); `None` when the task has no metric of that name.
+pub fn rank_metric(select: &SelectMetric, task: &TaskInfo) -> Option<Metric> {
+    let spec = match select {
+        SelectMetric::Primary => primary(task),
+        SelectMetric::Val(name) => task.metrics.iter().find(|m| &m.name == name)?,
+    };
+    Some(Metric::new(Split::Val, spec))
+}
 
 fn checkpoints(s: &[EvalPoint]) -> impl Iterator<Item = &EvalPoint> {
     s.iter().filter(|p| p.step > 0)
@@ -142,9 +172,9 @@ pub fn series_aggregate(values: &[(u64, f64)], agg: Aggregate) -> Option<f64> {
 /// checkpoints with the best value of `rank` (the selection metric, a validation metric),
 /// best first; ties keep the earlier checkpoint first. Chosen once per run and task, then
 /// shared by every metric's `top10_val`.
-pub fn top10_steps(run: &RunData, task: &str, rank: Metric) -> Vec<u64> {
-    let mut val: Vec<(u64, f64)> = checkpoints(run.series(task, rank.split))
-        .map(|p| (p.step, rank.of(p)))
+pub fn top10_steps(run: &RunData, task: &str, rank: &Metric) -> Vec<u64> {
+    let mut val: Vec<(u64, f64)> = checkpoints(rank.series(run, task))
+        .map(|p| (p.step, p.value))
         .filter(|(_, x)| x.is_finite())
         .collect();
     // Stable sort: ties keep the earlier checkpoint first.
@@ -159,27 +189,28 @@ pub fn top10_steps(run: &RunData, task: &str, rank: Metric) -> Vec<u64> {
     val.into_iter().take(10).map(|(s, _)| s).collect()
 }
 
-/// Aggregate of `metric` for `task` in a run (None when the run lacks the data). `rank` is the
-/// selection metric that fixes the `top10_val` checkpoints ([`top10_steps`]).
+/// Aggregate of `metric` for `task` in a run (None when the run lacks the data). `select` is the
+/// selection metric that fixes the `top10_val` checkpoints ([`rank_metric`], [`top10_steps`]).
 pub fn metric_aggregate(
     run: &RunData,
     task: &str,
-    metric: Metric,
+    metric: &Metric,
     agg: Aggregate,
-    rank: Metric,
+    select: &SelectMetric,
 ) -> Option<f64> {
-    let series = run.series(task, metric.split);
+    let series = metric.series(run, task);
     if agg != Aggregate::Top10Val {
-        let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, metric.of(p))).collect();
+        let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, p.value)).collect();
         return series_aggregate(&v, agg);
     }
-    let picked: Vec<f64> = top10_steps(run, task, rank)
+    let rank = rank_metric(select, run.task(task)?)?;
+    let picked: Vec<f64> = top10_steps(run, task, &rank)
         .iter()
         .filter_map(|step| {
             series
                 .binary_search_by_key(step, |p| p.step)
                 .ok()
-                .map(|i| metric.of(&series[i]))
+                .map(|i| series[i].value)
         })
         .filter(|x| x.is_finite())
         .collect();
@@ -194,28 +225,43 @@ mod tests {
     use super::*;
     use std::collections::BTreeMap;
 
+    fn mk(xs: &[f64]) -> Vec<EvalPoint> {
+        xs.iter()
+            .enumerate()
+            .map(|(i, &value)| EvalPoint {
+                epoch: i as f64,
+                step: i as u64 * 10,
+                value,
+            })
+            .collect()
+    }
+
+    fn key(split: Split, metric: &str) -> crate::experiment::store::SeriesKey {
+        ("a".to_string(), split, metric.to_string())
+    }
+
+    fn acc() -> Metric {
+        Metric::new(Split::Test, &crate::task::multiclass::metrics()[1])
+    }
+
     fn run_with(val_acc: &[f64], test_acc: &[f64]) -> RunData {
-        let mk = |xs: &[f64]| -> Vec<EvalPoint> {
-            xs.iter()
-                .enumerate()
-                .map(|(i, &a)| EvalPoint {
-                    epoch: i as f64,
-                    step: i as u64 * 10,
-                    loss: 1.0 - a,
-                    accuracy: a,
-                })
-                .collect()
-        };
+        let loss = |xs: &[f64]| mk(&xs.iter().map(|a| 1.0 - a).collect::<Vec<_>>());
         let mut trajectory = BTreeMap::new();
-        trajectory.insert(("a".to_string(), Split::Val), mk(val_acc));
-        trajectory.insert(("a".to_string(), Split::Test), mk(test_acc));
+        trajectory.insert(key(Split::Val, "accuracy"), mk(val_acc));
+        trajectory.insert(key(Split::Val, "loss"), loss(val_acc));
+        trajectory.insert(key(Split::Test, "accuracy"), mk(test_acc));
+        trajectory.insert(key(Split::Test, "loss"), loss(test_acc));
         RunData {
             id: "x".into(),
             variant: "x".into(),
             seed: 0,
             grid_tag: String::new(),
             dir: Default::default(),
-            tasks: vec!["a".into()],
+            tasks: vec![TaskInfo {
+                name: "a".into(),
+                kind: "multiclass".into(),
+                metrics: crate::task::multiclass::metrics(),
+            }],
             kind: crate::experiment::store::RunKind::Stl,
             objective: "umtg".into(),
             trajectory,
@@ -232,19 +278,20 @@ mod tests {
         ];
         let test: Vec<f64> = (0..13).map(|i| i as f64).collect();
         let r = run_with(&val, &test);
-        let m = Metric::new(Split::Test, Quantity::Accuracy);
-        let rank = Metric::new(Split::Val, Quantity::Accuracy);
+        let m = acc();
+        // The default selection metric of a multi-class task is its accuracy.
+        let rank = SelectMetric::Primary;
         // Best 10 val among steps 1..=12 (epoch-0's 0.99 excluded): all but indices 1 and 6.
         let expect: f64 = [2.0, 3.0, 4.0, 5.0, 7.0, 8.0, 9.0, 10.0, 11.0, 12.0]
             .iter()
             .sum::<f64>()
             / 10.0;
         assert_eq!(
-            metric_aggregate(&r, "a", m, Aggregate::Top10Val, rank),
+            metric_aggregate(&r, "a", &m, Aggregate::Top10Val, &rank),
             Some(expect)
         );
         assert_eq!(
-            metric_aggregate(&r, "a", m, Aggregate::Final, rank),
+            metric_aggregate(&r, "a", &m, Aggregate::Final, &rank),
             Some(12.0)
         );
     }
@@ -257,41 +304,90 @@ mod tests {
         let val_acc: Vec<f64> = (0..=14).map(|i| i as f64 / 100.0).collect(); // best: 5..=14
         let test: Vec<f64> = (0..=14).map(|i| i as f64).collect();
         let mut r = run_with(&val_acc, &test);
-        let val = r
-            .trajectory
-            .get_mut(&("a".to_string(), Split::Val))
-            .unwrap();
-        for (i, p) in val.iter_mut().enumerate() {
-            p.loss = i as f64; // lowest val loss at steps 10..=100: a different set
-        }
-        let tst = r
-            .trajectory
-            .get_mut(&("a".to_string(), Split::Test))
-            .unwrap();
-        for p in tst.iter_mut() {
-            p.loss = 100.0 + p.accuracy;
-        }
-        let rank = Metric::new(Split::Val, Quantity::Accuracy);
-        let steps = top10_steps(&r, "a", rank);
+        // Lowest val loss at steps 10..=100: a different set.
+        let steps: Vec<f64> = (0..=14).map(|i| i as f64).collect();
+        r.trajectory.insert(key(Split::Val, "loss"), mk(&steps));
+        let test_loss: Vec<f64> = test.iter().map(|a| 100.0 + a).collect();
+        r.trajectory
+            .insert(key(Split::Test, "loss"), mk(&test_loss));
+        let rank = SelectMetric::Val("accuracy".into());
+        let by_acc = rank_metric(&rank, &r.tasks[0]).unwrap();
+        assert_eq!(by_acc.name(), "val_accuracy");
+        assert!(by_acc.higher_is_better());
+        let steps = top10_steps(&r, "a", &by_acc);
         assert_eq!(steps, (5..=14).rev().map(|i| i * 10).collect::<Vec<u64>>());
         // Checkpoints 5..=14: test accuracy 9.5, test loss 109.5, val loss 9.5.
-        let agg = |q, split| {
-            metric_aggregate(&r, "a", Metric::new(split, q), Aggregate::Top10Val, rank).unwrap()
-        };
-        assert_eq!(agg(Quantity::Accuracy, Split::Test), 9.5);
-        assert_eq!(agg(Quantity::Loss, Split::Test), 109.5);
-        assert_eq!(agg(Quantity::Loss, Split::Val), 9.5);
+        let agg = |m: &Metric| metric_aggregate(&r, "a", m, Aggregate::Top10Val, &rank).unwrap();
+        assert_eq!(agg(&acc()), 9.5);
+        assert_eq!(agg(&Metric::loss(Split::Test)), 109.5);
+        assert_eq!(agg(&Metric::loss(Split::Val)), 9.5);
         // With val_loss as the selection metric: steps 10..=100, test accuracy mean 5.5.
-        let by_loss = Metric::new(Split::Val, Quantity::Loss);
+        let by_loss = SelectMetric::Val("loss".into());
+        let loss_rank = rank_metric(&by_loss, &r.tasks[0]).unwrap();
+        assert_eq!(loss_rank, Metric::loss(Split::Val));
         assert_eq!(
-            top10_steps(&r, "a", by_loss),
+            top10_steps(&r, "a", &loss_rank),
             (1..=10).map(|i| i * 10).collect::<Vec<u64>>()
         );
-        let test_acc = Metric::new(Split::Test, Quantity::Accuracy);
         assert_eq!(
-            metric_aggregate(&r, "a", test_acc, Aggregate::Top10Val, by_loss),
+            metric_aggregate(&r, "a", &acc(), Aggregate::Top10Val, &by_loss),
             Some(5.5)
         );
+        // A task without the named metric has no top-10 set (but its final value stays).
+        let none = SelectMetric::Val("miou".into());
+        assert_eq!(
+            metric_aggregate(&r, "a", &acc(), Aggregate::Top10Val, &none),
+            None
+        );
+        assert_eq!(
+            metric_aggregate(&r, "a", &acc(), Aggregate::Final, &none),
+            Some(14.0)
+        );
+    }
+
+    #[test]
+    fn metrics_in_table_order_with_their_directions() {
+        use crate::task::{Direction as D, MetricSpec};
+        let seg = TaskInfo {
+            name: "seg".into(),
+            kind: "segmentation".into(),
+            metrics: vec![
+                MetricSpec::new("loss", D::Lower),
+                MetricSpec::new("miou", D::Higher),
+                MetricSpec::new("pixel_accuracy", D::Higher),
+            ],
+        };
+        let names: Vec<String> = transfer_metrics(&seg).iter().map(|m| m.name()).collect();
+        assert_eq!(
+            names,
+            [
+                "val_miou",
+                "val_pixel_accuracy",
+                "val_loss",
+                "test_miou",
+                "test_pixel_accuracy",
+                "test_loss"
+            ]
+        );
+        assert_eq!(primary(&seg).name, "miou");
+        let depth = TaskInfo {
+            name: "d".into(),
+            kind: "depth".into(),
+            metrics: vec![
+                MetricSpec::new("loss", D::Lower),
+                MetricSpec::new("abs_err", D::Lower),
+            ],
+        };
+        let r = rank_metric(&SelectMetric::Primary, &depth).unwrap();
+        assert_eq!(
+            (r.name(), r.higher_is_better()),
+            ("val_abs_err".into(), false)
+        );
+        let only_loss = TaskInfo {
+            metrics: vec![MetricSpec::new("loss", D::Lower)],
+            ..depth
+        };
+        assert_eq!(primary(&only_loss).name, "loss");
     }
 
     #[test]

@@ -4,8 +4,9 @@
 //! - Bins: 20 geometrically spaced bins over the training-loss range of the compared trajectories
 //!   (all evaluations of all seeds of the STL and the MTL variant, epoch 0 included). Bins are
 //!   numbered 1..=20 from the highest loss, the order in which training visits them.
-//! - A seed's value in a bin: the mean of its validation metric over its evaluations whose
-//!   training loss (of that task, full training set) falls in the bin; then mean ± 2σ over seeds.
+//! - A seed's value in a bin: the mean of its validation metric (any metric of the task in
+//!   `run.json`: its loss, accuracy, mIoU, …) over its evaluations whose training loss (of that
+//!   task, full training set) falls in the bin; then mean ± 2σ over seeds.
 //! - Early phase: bins 2–5 of those 20 — the high-loss bins after the first, which holds the
 //!   abnormally high losses of the first evaluations. (The paper's exact bin numbers were lost in
 //!   text extraction; this is our reading, fixed here and named in the report.)
@@ -19,6 +20,7 @@ use super::aggregates::Metric;
 use super::factors::Phase;
 use super::significance::{delta_with, Spread, Summary};
 use crate::experiment::store::{RunData, Split};
+use crate::train::run_files::LOSS;
 
 /// Number of bins (paper: 20).
 pub const N_BINS: usize = 20;
@@ -53,12 +55,13 @@ pub fn bin_from_top(x: f64, edges: &[f64]) -> Option<usize> {
 }
 
 /// (train loss, metric value) pairs of a run for `task`, in step order.
-pub fn loss_metric_pairs(run: &RunData, task: &str, metric: Metric) -> Vec<(f64, f64)> {
-    run.series(task, metric.split)
+pub fn loss_metric_pairs(run: &RunData, task: &str, metric: &Metric) -> Vec<(f64, f64)> {
+    metric
+        .series(run, task)
         .iter()
         .filter_map(|p| {
             let l = run.train_loss_at(task, p.step)?;
-            let v = metric.of(p);
+            let v = p.value;
             (l.is_finite() && l > 0.0 && v.is_finite()).then_some((l, v))
         })
         .collect()
@@ -80,10 +83,10 @@ pub fn loss_range(runs: &[&RunData], task: &str) -> Option<(f64, f64)> {
     let mut lo = f64::INFINITY;
     let mut hi = f64::NEG_INFINITY;
     for r in runs {
-        for p in r.series(task, Split::Train) {
-            if p.loss.is_finite() && p.loss > 0.0 {
-                lo = lo.min(p.loss);
-                hi = hi.max(p.loss);
+        for p in r.series(task, Split::Train, LOSS) {
+            if p.value.is_finite() && p.value > 0.0 {
+                lo = lo.min(p.value);
+                hi = hi.max(p.value);
             }
         }
     }
@@ -132,7 +135,7 @@ pub fn seed_means_in(
 fn seed_values_in_bin(
     runs: &[&RunData],
     task: &str,
-    metric: Metric,
+    metric: &Metric,
     edges: &[f64],
     bin: usize,
 ) -> Vec<f64> {
@@ -153,7 +156,7 @@ pub fn binned(
     stl: &[&RunData],
     mtl: &[&RunData],
     task: &str,
-    metric: Metric,
+    metric: &Metric,
     spread: Spread,
 ) -> Vec<BinRow> {
     let all: Vec<&RunData> = stl.iter().chain(mtl).copied().collect();
@@ -228,7 +231,7 @@ pub fn phases(
     stl: &[&RunData],
     mtl: &[&RunData],
     task: &str,
-    metric: Metric,
+    metric: &Metric,
     spread: Spread,
 ) -> Vec<PhaseRow> {
     let pairs = |r: &RunData| loss_metric_pairs(r, task, metric);

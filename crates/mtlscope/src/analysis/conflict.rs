@@ -8,9 +8,11 @@
 //! conflict it experienced. Each UMTG variant training the task is one auxiliary set. Effects
 //! relative to the task's STL variant: optimization = %Δ of the minimum training loss and of
 //! each probe's footnote-6 aggregate (`100 (MTL − STL)/|STL|` of seed means), generalization =
-//! Δ of the top-10-val test accuracy (MTL − STL, accuracy units). Correlation across auxiliary
-//! sets: Pearson r, undefined (not a number) with fewer than 3 sets or no spread.
-use super::aggregates::{Aggregate, Metric, Quantity};
+//! Δ of each top-10-val test metric of the task other than its loss (MTL − STL in the metric's
+//! units, `test_<metric>_delta`: the paper's test accuracy for FashionMTL; its sign means
+//! better or worse by the metric's direction). Correlation across auxiliary sets: Pearson r,
+//! undefined (not a number) with fewer than 3 sets or no spread.
+use super::aggregates::{metrics_of, Aggregate, Metric};
 use super::factors::factor_info;
 use super::significance::{pct_change, pearson, Summary};
 use super::Groups;
@@ -83,19 +85,36 @@ fn mean(v: &[f64]) -> f64 {
     Summary::of(v).mean
 }
 
+/// The test metrics whose Δ is a generalization effect: the task's metrics other than its loss
+/// (the loss alone for a task without any).
+pub fn generalization_metrics(task: &crate::task::TaskInfo) -> Vec<Metric> {
+    let all = metrics_of(task, Split::Test);
+    let own: Vec<Metric> = all.iter().filter(|m| !m.is_loss()).cloned().collect();
+    if own.is_empty() {
+        all
+    } else {
+        own
+    }
+}
+
+/// Name of the generalization effect of `metric` in `conflict.csv` (`test_accuracy_delta`).
+pub fn generalization_effect(metric: &Metric) -> String {
+    format!("{}_delta", metric.name())
+}
+
 /// Points (UMTG variants only) and correlations for every task that has an STL baseline.
 pub fn conflict_analysis(
     groups: &Groups,
     probes: &[String],
 ) -> (Vec<ConflictPoint>, Vec<ConflictCorrelation>) {
-    let train_loss = Metric::new(Split::Train, Quantity::Loss);
-    let test_acc = Metric::new(Split::Test, Quantity::Accuracy);
+    let train_loss = Metric::loss(Split::Train);
     let mut points = Vec::new();
     let mut corrs = Vec::new();
     for task in &groups.tasks {
-        let Some(stl) = groups.stl_for(task) else {
+        let (Some(stl), Some(info)) = (groups.stl_for(task), groups.info(task)) else {
             continue;
         };
+        let generalization = generalization_metrics(info);
         let mut task_points = Vec::new();
         for v in groups
             .mtl_with(task)
@@ -106,20 +125,20 @@ pub fn conflict_analysis(
             if conflict.n == 0 {
                 continue;
             }
-            let mut effects = vec![
-                (
-                    "min_train_loss_pct".to_string(),
-                    pct_change(
-                        mean(&v.metric_values(task, train_loss, Aggregate::Min)),
-                        mean(&stl.metric_values(task, train_loss, Aggregate::Min)),
-                    ),
+            let mut effects = vec![(
+                "min_train_loss_pct".to_string(),
+                pct_change(
+                    mean(&v.metric_values(task, &train_loss, Aggregate::Min)),
+                    mean(&stl.metric_values(task, &train_loss, Aggregate::Min)),
                 ),
-                (
-                    "test_accuracy_delta".to_string(),
-                    mean(&v.metric_values(task, test_acc, Aggregate::Top10Val))
-                        - mean(&stl.metric_values(task, test_acc, Aggregate::Top10Val)),
-                ),
-            ];
+            )];
+            for m in &generalization {
+                effects.push((
+                    generalization_effect(m),
+                    mean(&v.metric_values(task, m, Aggregate::Top10Val))
+                        - mean(&stl.metric_values(task, m, Aggregate::Top10Val)),
+                ));
+            }
             for p in probes.iter().filter(|p| p.as_str() != CONFLICT_PROBE) {
                 let agg = factor_info(p).footnote6;
                 let e = pct_change(

@@ -15,7 +15,7 @@ use super::aggregates::Aggregate;
 pub enum Direction {
     /// Smaller is better (loss, sharpness, Fisher trace, covariance, conflict share).
     LowerIsBetter,
-    /// Larger is better (cosine / magnitude similarity, accuracy).
+    /// Larger is better (cosine / magnitude similarity, accuracy, mIoU).
     HigherIsBetter,
 }
 
@@ -34,6 +34,16 @@ impl Direction {
             return None;
         }
         Some((delta > 0.0) == (self == Direction::HigherIsBetter))
+    }
+}
+
+/// A metric's direction as `run.json` records it.
+impl From<crate::task::Direction> for Direction {
+    fn from(d: crate::task::Direction) -> Self {
+        match d {
+            crate::task::Direction::Higher => Direction::HigherIsBetter,
+            crate::task::Direction::Lower => Direction::LowerIsBetter,
+        }
     }
 }
 

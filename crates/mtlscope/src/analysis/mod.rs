@@ -1,20 +1,26 @@
 //! Analyses of an experiment (definitions: docs/formulas.md, "Analyses"; Mueller et al. 2025
 //! §3–5, footnote 6, App. B.4). Each works on `Groups`: the completed runs of every variant at
-//! its selected grid point.
+//! its selected grid point. They work per metric: each task's metrics and their better sides
+//! come from its runs' `run.json` ([`aggregates::Metric`]), so no analysis knows a task kind.
 pub mod aggregates;
 pub mod comparable_loss;
 pub mod conflict;
+pub mod delta_m;
 pub mod factors;
 pub mod pareto;
 pub mod significance;
 pub mod smto;
 pub mod transfer;
 
+use std::collections::HashMap;
+
 use anyhow::{bail, Result};
 
 use crate::experiment::plan::{select, SelectAggregate, SelectMetric, Selection};
-use crate::experiment::store::{ExperimentData, RunData, RunKind, Split};
-use aggregates::{metric_aggregate, Aggregate, Metric, Quantity};
+use crate::experiment::store::{ExperimentData, RunData, RunKind};
+use crate::task::TaskInfo;
+use aggregates::{metric_aggregate, rank_metric, Aggregate, Metric};
+use factors::Direction;
 use significance::Spread;
 
 /// The selected runs of one variant.
@@ -37,15 +43,15 @@ pub struct VariantGroup<'a> {
     /// Completed runs (one per seed) at the selected grid point.
     pub runs: Vec<&'a RunData>,
     /// The selection metric, which fixes every run's top-10 checkpoints.
-    pub rank: Metric,
+    pub select: SelectMetric,
 }
 
 impl VariantGroup<'_> {
     /// Per-seed aggregates of `metric` for `task`.
-    pub fn metric_values(&self, task: &str, metric: Metric, agg: Aggregate) -> Vec<f64> {
+    pub fn metric_values(&self, task: &str, metric: &Metric, agg: Aggregate) -> Vec<f64> {
         self.runs
             .iter()
-            .filter_map(|r| metric_aggregate(r, task, metric, agg, self.rank))
+            .filter_map(|r| metric_aggregate(r, task, metric, agg, &self.select))
             .collect()
     }
     /// Per-seed aggregates of `probe` for `task`.
@@ -70,8 +76,10 @@ pub struct Groups<'a> {
     pub selections: Vec<Selection>,
     /// Every task in the experiment, in first-seen order.
     pub tasks: Vec<String>,
+    /// What `run.json` says about each of `tasks` (same order): kind, metrics, directions.
+    pub task_info: Vec<TaskInfo>,
     /// The selection metric (validation), which fixes every run's top-10 checkpoints.
-    pub rank: Metric,
+    pub select: SelectMetric,
     /// The ± of every interval: 2σ (the paper) or 2 standard errors.
     pub spread: Spread,
 }
@@ -87,19 +95,34 @@ impl<'a> Groups<'a> {
     /// [`Groups::build`] with every interval's ± chosen (`--spread`).
     pub fn build_with(data: &'a ExperimentData, spread: Spread) -> Result<Self> {
         let sel = &data.plan.selection;
-        let metric = selection_metric(sel.metric);
         let agg = match sel.aggregate {
             SelectAggregate::Final => Aggregate::Final,
             SelectAggregate::Top10Val => Aggregate::Top10Val,
             SelectAggregate::Last20 => Aggregate::Last20,
         };
+        // Each variant's score has the direction of its selection metric(s), read from one of
+        // its runs; a metric a task lacks is a configuration error.
+        let mut higher: HashMap<&str, bool> = HashMap::new();
+        for v in &data.plan.variants {
+            if let Some(run) = data.runs.iter().find(|r| r.variant == v.name) {
+                let d = score_direction(&sel.metric, &run.tasks, sel.tasks.as_deref())
+                    .map_err(|e| anyhow::anyhow!("variant `{}` (run {}): {e}", v.name, run.id))?;
+                higher.insert(&v.name, d == Direction::HigherIsBetter);
+            }
+        }
         let score = |pr: &crate::experiment::plan::PlannedRun| -> Option<f64> {
             let run = data.runs.iter().find(|r| r.id == pr.id)?;
-            run_score(run, metric, agg, sel.tasks.as_deref())
+            run_score(run, &sel.metric, agg, sel.tasks.as_deref())
         };
-        let selections = select(&data.plan, metric.higher_is_better(), score);
+        let selections = select(
+            &data.plan,
+            |v| higher.get(v).copied().unwrap_or(true),
+            score,
+        );
         let mut variants = Vec::new();
         let mut tasks: Vec<String> = Vec::new();
+        let mut task_info: Vec<TaskInfo> = Vec::new();
+        let mut first_seen: Vec<&str> = Vec::new();
         for (index, v) in data.plan.variants.iter().enumerate() {
             let Some(s) = selections.iter().find(|s| s.variant == v.name) else {
                 continue;
@@ -129,8 +152,23 @@ impl<'a> Groups<'a> {
                 }
             }
             for t in &first.tasks {
-                if !tasks.contains(t) {
-                    tasks.push(t.clone());
+                match task_info.iter().position(|i| i.name == t.name) {
+                    None => {
+                        tasks.push(t.name.clone());
+                        task_info.push(t.clone());
+                        first_seen.push(&first.id);
+                    }
+                    // Transfer compares a task across variants: it must be the same task.
+                    Some(k) if task_info[k] != *t => bail!(
+                        "task `{}` differs between runs {} ({:?}) and {} ({:?}): one task name, \
+                         one kind and one list of metrics per experiment",
+                        t.name,
+                        first_seen[k],
+                        task_info[k],
+                        first.id,
+                        t
+                    ),
+                    Some(_) => {}
                 }
             }
             variants.push(VariantGroup {
@@ -138,20 +176,49 @@ impl<'a> Groups<'a> {
                 label: v.label.clone(),
                 index,
                 kind: first.kind,
-                tasks: first.tasks.clone(),
+                tasks: first.task_names(),
                 objective: first.objective.clone(),
                 grid_tag: s.grid_tag.clone(),
                 runs,
-                rank: metric,
+                select: sel.metric.clone(),
             });
         }
         Ok(Groups {
             variants,
             selections,
             tasks,
-            rank: metric,
+            task_info,
+            select: sel.metric.clone(),
             spread,
         })
+    }
+
+    /// What `run.json` says about `task`.
+    pub fn info(&self, task: &str) -> Option<&TaskInfo> {
+        self.task_info.iter().find(|t| t.name == task)
+    }
+
+    /// The selection metric as it resolves over the experiment's tasks, for captions:
+    /// `val_accuracy` when one name, else each task's (`val_miou (seg), val_abs_err (depth)`).
+    pub fn rank_label(&self) -> String {
+        let per_task: Vec<(String, String)> = self
+            .task_info
+            .iter()
+            .filter_map(|t| Some((t.name.clone(), rank_metric(&self.select, t)?.name())))
+            .collect();
+        let mut names: Vec<&String> = per_task.iter().map(|p| &p.1).collect();
+        names.dedup();
+        if names.len() == 1 {
+            return names[0].clone();
+        }
+        if per_task.is_empty() {
+            return self.select.name();
+        }
+        per_task
+            .iter()
+            .map(|(t, m)| format!("{m} ({t})"))
+            .collect::<Vec<_>>()
+            .join(", ")
     }
 
     /// The STL variant for `task` (one task, UMTG), the first in plan order.
@@ -170,14 +237,6 @@ impl<'a> Groups<'a> {
     }
 }
 
-/// The validation metric named by `[selection] metric`.
-pub fn selection_metric(m: SelectMetric) -> Metric {
-    match m {
-        SelectMetric::ValAccuracy => Metric::new(Split::Val, Quantity::Accuracy),
-        SelectMetric::ValLoss => Metric::new(Split::Val, Quantity::Loss),
-    }
-}
-
 /// The tasks a run's selection score averages: the selection tasks the run has, or all its
 /// tasks when none are named or it has none of them (e.g. the STL baseline of an auxiliary
 /// task).
@@ -193,20 +252,91 @@ pub fn score_tasks<'r>(run_tasks: &'r [String], tasks: Option<&[String]>) -> Vec
     }
 }
 
-/// Selection score of one run: the aggregate of the selection metric `metric`, averaged over
-/// [`score_tasks`]; `metric` also ranks the top-10 checkpoints (it is the selection metric).
+/// The selection metric of each task a run's score averages ([`score_tasks`] of the run's
+/// `tasks`), or why one has none.
+fn score_metrics(
+    select: &SelectMetric,
+    tasks: &[TaskInfo],
+    score: Option<&[String]>,
+) -> Result<Vec<(String, Metric)>> {
+    let all: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
+    let names = score_tasks(&all, score);
+    if names.is_empty() {
+        bail!("the run has no tasks");
+    }
+    names
+        .into_iter()
+        .map(|t| {
+            let info = tasks
+                .iter()
+                .find(|i| &i.name == t)
+                .expect("a task of the run");
+            match rank_metric(select, info) {
+                Some(m) => Ok((t.clone(), m)),
+                None => bail!(
+                    "selection.metric `{}`: task `{t}` ({}) has no such metric (its metrics: {})",
+                    select.name(),
+                    info.kind,
+                    info.metrics
+                        .iter()
+                        .map(|m| m.name.as_str())
+                        .collect::<Vec<_>>()
+                        .join(", ")
+                ),
+            }
+        })
+        .collect()
+}
+
+/// The direction of the selection score of a run with `tasks` (`run.json`'s): that of the
+/// selection metrics of the tasks it averages when they agree; when their better sides differ
+/// (mIoU and a depth error under `primary`), [`run_score`] negates the lower-is-better values,
+/// so the score is higher-is-better. Errors when a scored task lacks the named metric.
+pub fn score_direction(
+    select: &SelectMetric,
+    tasks: &[TaskInfo],
+    score: Option<&[String]>,
+) -> Result<Direction> {
+    Ok(orientation(&score_metrics(select, tasks, score)?))
+}
+
+/// The common direction of `metrics`, or higher-is-better when they differ (see
+/// [`score_direction`]).
+fn orientation(metrics: &[(String, Metric)]) -> Direction {
+    let d = metrics[0].1.direction;
+    if metrics.iter().all(|(_, m)| m.direction == d) {
+        d
+    } else {
+        Direction::HigherIsBetter
+    }
+}
+
+/// Selection score of one run: the aggregate of each scored task's selection metric
+/// ([`score_tasks`], [`rank_metric`]), averaged over those tasks (lower-is-better values negated
+/// when the metrics' better sides differ: [`score_direction`]); the selection metric also ranks
+/// the top-10 checkpoints. `None` when a task lacks the metric or the data.
 pub fn run_score(
     run: &RunData,
-    metric: Metric,
+    select: &SelectMetric,
     agg: Aggregate,
     tasks: Option<&[String]>,
 ) -> Option<f64> {
-    let names = score_tasks(&run.tasks, tasks);
-    let vals: Vec<f64> = names
+    let metrics = score_metrics(select, &run.tasks, tasks).ok()?;
+    let mixed = metrics
         .iter()
-        .filter_map(|t| metric_aggregate(run, t, metric, agg, metric))
+        .any(|(_, m)| m.direction != metrics[0].1.direction);
+    let vals: Vec<f64> = metrics
+        .iter()
+        .filter_map(|(t, m)| {
+            let v = metric_aggregate(run, t, m, agg, select)?;
+            Some(if mixed && !m.higher_is_better() {
+                -v
+            } else {
+                v
+            })
+        })
         .collect();
-    if vals.is_empty() || vals.len() < names.len() {
+    if vals.is_empty() || vals.len() < metrics.len() {
         return None;
     }
     Some(vals.iter().sum::<f64>() / vals.len() as f64)

@@ -91,9 +91,11 @@ pub struct ParetoSet {
 /// 1.1 × the largest value among the points, their seeds and the untrained (epoch 0) val loss,
 /// so every point contributes and the reference is reproducible from the data.
 pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
-    use super::aggregates::{metric_aggregate, Aggregate, Metric, Quantity};
+    use super::aggregates::{metric_aggregate, Aggregate, Metric};
     use crate::experiment::store::{RunKind, Split};
-    let metric = Metric::new(Split::Val, Quantity::Loss);
+    use crate::train::run_files::LOSS;
+    // Every task's loss is lower-is-better, so one minimisation front covers any task kinds.
+    let metric = Metric::loss(Split::Val);
     let mut sets: Vec<Vec<String>> = Vec::new();
     for v in &groups.variants {
         if v.kind != RunKind::Stl {
@@ -116,9 +118,9 @@ pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
         let mut initial = vec![f64::NEG_INFINITY; tasks.len()];
         let mut note_initial = |r: &crate::experiment::store::RunData| {
             for (k, t) in tasks.iter().enumerate() {
-                if let Some(p) = r.series(t, Split::Val).iter().find(|p| p.step == 0) {
-                    if p.loss.is_finite() {
-                        initial[k] = initial[k].max(p.loss);
+                if let Some(p) = r.series(t, Split::Val, LOSS).iter().find(|p| p.step == 0) {
+                    if p.value.is_finite() {
+                        initial[k] = initial[k].max(p.value);
                     }
                 }
             }
@@ -136,7 +138,7 @@ pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
                     note_initial(r);
                     tasks
                         .iter()
-                        .map(|t| metric_aggregate(r, t, metric, Aggregate::Final, groups.rank))
+                        .map(|t| metric_aggregate(r, t, &metric, Aggregate::Final, &groups.select))
                         .collect::<Option<Vec<f64>>>()
                 })
                 .collect();
@@ -161,7 +163,7 @@ pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
             .map(|t| {
                 let g = groups.stl_for(t)?;
                 g.runs.iter().for_each(|r| note_initial(r));
-                let v = g.metric_values(t, metric, Aggregate::Final);
+                let v = g.metric_values(t, &metric, Aggregate::Final);
                 (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
             })
             .collect();

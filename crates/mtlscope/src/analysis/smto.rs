@@ -3,16 +3,18 @@
 //! For each SMTO variant (MGDA, PCGrad, GradNorm, ...), its baseline is the UMTG variant with
 //! the same task set. Per task and optimization factor — minimum training loss, and each probe's
 //! footnote-6 aggregate (sharpness and coherence: last 20; Fisher trace: max 20) — the
-//! %Δ = 100 (SMTO − UMTG)/|UMTG| of the seed means, against the %Δ of the generalization
-//! (top-10-val test accuracy).
+//! %Δ = 100 (SMTO − UMTG)/|UMTG| of the seed means, against the %Δ of the generalization: the
+//! top-10-val test value of the task's primary metric ([`super::aggregates::primary`]: the
+//! paper's test accuracy for FashionMTL, mIoU for segmentation, …), whose better side comes from
+//! `run.json`.
 //!
 //! Each factor has its own better side ([`factor_info`]): lower sharpness is better, a higher
 //! cosine or magnitude similarity is better. A point agrees with the paper's hypothesis when
 //! optimization and generalization move the same way: both improve, or both degrade (the shaded
 //! quadrants). The paper shows only tasks whose generalization changes significantly
 //! ("for each task that experiences a significant impact to generalization"): the SMTO and UMTG
-//! top-10-val test accuracies' ±2σ intervals are disjoint; the rest are kept, flagged.
-use super::aggregates::{Aggregate, Metric, Quantity};
+//! top-10-val test values' ±2σ intervals are disjoint; the rest are kept, flagged.
+use super::aggregates::{primary, Aggregate, Metric};
 use super::factors::{factor_info, Direction, MIN_TRAIN_LOSS};
 use super::significance::{delta_with, pct_change, Summary};
 use super::{Groups, VariantGroup};
@@ -42,11 +44,16 @@ impl Quadrant {
         }
     }
 
-    /// The quadrant of (%Δ factor, %Δ generalization) for a factor with `direction`
-    /// (generalization: higher accuracy is better).
-    pub fn of(factor_pct: f64, gen_pct: f64, direction: Option<Direction>) -> Quadrant {
+    /// The quadrant of (%Δ factor, %Δ generalization) for a factor with `direction` and a
+    /// generalization metric with `gen_direction` (accuracy: higher is better).
+    pub fn of(
+        factor_pct: f64,
+        gen_pct: f64,
+        direction: Option<Direction>,
+        gen_direction: Direction,
+    ) -> Quadrant {
         let f = direction.and_then(|d| d.improves(factor_pct));
-        let g = Direction::HigherIsBetter.improves(gen_pct);
+        let g = gen_direction.improves(gen_pct);
         match (f, g) {
             (Some(true), Some(true)) => Quadrant::BothImprove,
             (Some(false), Some(false)) => Quadrant::BothDegrade,
@@ -79,11 +86,15 @@ pub struct SmtoRow {
     pub umtg: f64,
     /// %Δ factor.
     pub factor_pct: f64,
-    /// %Δ top-10-val test accuracy.
+    /// The generalization metric: the task's primary test metric (`test_accuracy`).
+    pub generalization_metric: String,
+    /// Its better side.
+    pub generalization_direction: Direction,
+    /// %Δ of its top-10-val value.
     pub generalization_pct: f64,
-    /// SMTO − UMTG top-10-val test accuracy.
+    /// SMTO − UMTG of its top-10-val value.
     pub generalization_delta: f64,
-    /// The two top-10-val test accuracy intervals (±2σ or ±2 SE) are disjoint.
+    /// The two top-10-val intervals (±2σ or ±2 SE) are disjoint.
     pub generalization_significant: bool,
     /// Where the point falls.
     pub quadrant: Quadrant,
@@ -105,8 +116,7 @@ pub fn baseline_of<'g, 'a>(
 
 /// Rows for every SMTO variant with a baseline (empty without SMTO runs).
 pub fn smto_table(groups: &Groups, probes: &[String]) -> Vec<SmtoRow> {
-    let train_loss = Metric::new(Split::Train, Quantity::Loss);
-    let test_acc = Metric::new(Split::Test, Quantity::Accuracy);
+    let train_loss = Metric::loss(Split::Train);
     let m = |xs: Vec<f64>| Summary::of(&xs).mean;
     let mut rows = Vec::new();
     for v in groups.variants.iter().filter(|v| v.kind == RunKind::Smto) {
@@ -114,15 +124,19 @@ pub fn smto_table(groups: &Groups, probes: &[String]) -> Vec<SmtoRow> {
             continue;
         };
         for task in &v.tasks {
-            let sg = Summary::of(&v.metric_values(task, test_acc, Aggregate::Top10Val));
-            let ug = Summary::of(&u.metric_values(task, test_acc, Aggregate::Top10Val));
+            let Some(info) = groups.info(task) else {
+                continue;
+            };
+            let gen_metric = Metric::new(Split::Test, primary(info));
+            let sg = Summary::of(&v.metric_values(task, &gen_metric, Aggregate::Top10Val));
+            let ug = Summary::of(&u.metric_values(task, &gen_metric, Aggregate::Top10Val));
             let (gen_delta, _, _, gen_sig) = delta_with(&ug, &sg, groups.spread);
             let gen = pct_change(sg.mean, ug.mean);
             let mut factors = vec![(
                 MIN_TRAIN_LOSS.to_string(),
                 Aggregate::Min,
-                m(v.metric_values(task, train_loss, Aggregate::Min)),
-                m(u.metric_values(task, train_loss, Aggregate::Min)),
+                m(v.metric_values(task, &train_loss, Aggregate::Min)),
+                m(u.metric_values(task, &train_loss, Aggregate::Min)),
             )];
             for p in probes {
                 // Conflict is measured against the UMTG gradient, which an SMTO does not follow.
@@ -153,10 +167,12 @@ pub fn smto_table(groups: &Groups, probes: &[String]) -> Vec<SmtoRow> {
                     smto: s,
                     umtg: b,
                     factor_pct,
+                    generalization_metric: gen_metric.name(),
+                    generalization_direction: gen_metric.direction(),
                     generalization_pct: gen,
                     generalization_delta: gen_delta,
                     generalization_significant: gen_sig,
-                    quadrant: Quadrant::of(factor_pct, gen, info.direction),
+                    quadrant: Quadrant::of(factor_pct, gen, info.direction, gen_metric.direction()),
                     factor,
                 });
             }
@@ -173,15 +189,20 @@ mod tests {
     fn quadrants_follow_each_factors_direction() {
         let lo = Some(Direction::LowerIsBetter);
         let hi = Some(Direction::HigherIsBetter);
+        const HI: Direction = Direction::HigherIsBetter;
         // Sharpness down 10 %, accuracy up 2 %: both improve.
-        assert_eq!(Quadrant::of(-10.0, 2.0, lo), Quadrant::BothImprove);
+        assert_eq!(Quadrant::of(-10.0, 2.0, lo, HI), Quadrant::BothImprove);
         // A cosine similarity down 10 % is worse agreement: with accuracy up, opposite.
-        assert_eq!(Quadrant::of(-10.0, 2.0, hi), Quadrant::Opposite);
+        assert_eq!(Quadrant::of(-10.0, 2.0, hi, HI), Quadrant::Opposite);
         // Cosine up 10 % (better agreement) and accuracy up: both improve.
-        assert_eq!(Quadrant::of(10.0, 2.0, hi), Quadrant::BothImprove);
-        assert_eq!(Quadrant::of(-10.0, -2.0, hi), Quadrant::BothDegrade);
-        assert_eq!(Quadrant::of(10.0, -2.0, lo), Quadrant::BothDegrade);
-        assert_eq!(Quadrant::of(10.0, -2.0, None), Quadrant::Undefined);
-        assert_eq!(Quadrant::of(0.0, 2.0, lo), Quadrant::Undefined);
+        assert_eq!(Quadrant::of(10.0, 2.0, hi, HI), Quadrant::BothImprove);
+        assert_eq!(Quadrant::of(-10.0, -2.0, hi, HI), Quadrant::BothDegrade);
+        assert_eq!(Quadrant::of(10.0, -2.0, lo, HI), Quadrant::BothDegrade);
+        assert_eq!(Quadrant::of(10.0, -2.0, None, HI), Quadrant::Undefined);
+        assert_eq!(Quadrant::of(0.0, 2.0, lo, HI), Quadrant::Undefined);
+        // A generalization metric that is better low (depth error): a drop of 2 % improves.
+        let err = Direction::LowerIsBetter;
+        assert_eq!(Quadrant::of(-10.0, -2.0, lo, err), Quadrant::BothImprove);
+        assert_eq!(Quadrant::of(-10.0, 2.0, lo, err), Quadrant::Opposite);
     }
 }

@@ -1,13 +1,16 @@
 //! Transfer (Mueller et al. 2025 Table 1, footnote 6; docs/formulas.md, "Transfer Δ and
 //! significance"): Δ = mean over MTL seeds − mean over STL seeds of a per-run value;
 //! significant when the two mean ± 2σ intervals (σ = sample std over seeds, ddof = 1; or the
-//! standard error, [`Spread`]) do not overlap. Direction-aware: for losses a negative Δ is
-//! positive transfer, for a similarity probe a positive Δ is an improvement.
+//! standard error, [`Spread`]) do not overlap. Per metric of each task (`run.json`: accuracy,
+//! mIoU, depth error, F1, …, then the loss) on the validation and test splits, and
+//! direction-aware: each metric's better side comes from `run.json`, so for a loss or an error a
+//! negative Δ is positive transfer; for a similarity probe a positive Δ is an improvement. The
+//! one-number summary over a variant's tasks and metrics is Δm ([`super::delta_m`]).
 //!
 //! Probes are compared twice: at comparable training loss (App. B.4; [`probe_phase_table`],
 //! the paper's comparison) and by footnote 6's unbinned whole-trajectory aggregates
 //! ([`probe_delta_table`]), which also carry the gap in training loss the bins remove.
-use super::aggregates::{Aggregate, TRANSFER_METRICS};
+use super::aggregates::{transfer_metrics, Aggregate};
 use super::comparable_loss::{loss_probe_pairs, phase_ranges, seed_means_in};
 use super::factors::{factor_info, Direction, Phase};
 use super::significance::{delta_with, Spread, Summary};
@@ -45,7 +48,7 @@ pub struct TransferRow {
     pub variant: String,
     /// Task.
     pub task: String,
-    /// `val_accuracy`, `test_loss`, or a probe name.
+    /// `val_accuracy`, `test_miou`, `test_loss`, or a probe name.
     pub metric: String,
     /// `final`, `top10_val`, `last20`, `max20`, `early_bins`, `end_bins`...
     pub aggregate: String,
@@ -114,18 +117,19 @@ fn row(
 pub const TRANSFER_AGGREGATES: [Aggregate; 3] =
     [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20];
 
-/// Transfer rows: every multi-task variant × task with an STL baseline × metric × aggregate.
+/// Transfer rows: every multi-task variant × task with an STL baseline × metric
+/// ([`transfer_metrics`]: the task's metrics, then its loss, on val then test) × aggregate.
 pub fn transfer_table(groups: &Groups) -> Vec<TransferRow> {
     let mut rows = Vec::new();
     for task in &groups.tasks {
-        let Some(stl) = groups.stl_for(task) else {
+        let (Some(stl), Some(info)) = (groups.stl_for(task), groups.info(task)) else {
             continue;
         };
         for v in groups.mtl_with(task) {
-            for metric in TRANSFER_METRICS {
+            for metric in transfer_metrics(info) {
                 for agg in TRANSFER_AGGREGATES {
-                    let sv = stl.metric_values(task, metric, agg);
-                    let mv = v.metric_values(task, metric, agg);
+                    let sv = stl.metric_values(task, &metric, agg);
+                    let mv = v.metric_values(task, &metric, agg);
                     if sv.is_empty() || mv.is_empty() {
                         continue;
                     }

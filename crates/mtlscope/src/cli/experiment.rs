@@ -10,15 +10,18 @@ use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
 
-use mtlscope::analysis::aggregates::{Aggregate, Metric, Quantity};
-use mtlscope::analysis::run_score;
+use mtlscope::analysis::aggregates::Aggregate;
+use mtlscope::analysis::factors::Direction;
+use mtlscope::analysis::{run_score, score_direction};
 use mtlscope::experiment::plan::{
     parse_set, select_from_sweep, ExperimentConfig, Plan, PlannedRun, SelectAggregate,
-    SelectMetric, SelectionConfig, Stage, SweepState, BASE_FILE, PLAN_FILE,
+    SelectionConfig, Stage, SweepState, BASE_FILE, PLAN_FILE,
 };
 use mtlscope::experiment::runner::{RunOutcome, Runner, RunnerOptions};
 use mtlscope::experiment::slurm;
-use mtlscope::experiment::store::{load_run, read_status, Split};
+use mtlscope::experiment::store::load_run;
+use mtlscope::train::run_files::{read_run_info, read_status};
+use mtlscope::train::store::Status;
 
 /// Where the runs of an experiment execute.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -148,7 +151,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         .with_context(|| format!("reading base run config {}", base_src.display()))?;
     toml::from_str::<toml::Table>(&base_text)
         .with_context(|| format!("parsing base run config {}", base_src.display()))?;
-    check_every_run(&cfg, &base_text, &base_src)?;
+    // Another trainer program (`--trainer`, tests' fakes) has its own config keys and tasks,
+    // which mtlscope's registries cannot check.
+    if args.trainer.is_none() {
+        check_every_run(&cfg, &base_text, &base_src)?;
+    }
     let exp_dir = &out;
     let mut plan = cfg
         .expand(BASE_FILE)
@@ -506,9 +513,9 @@ fn select_settled(cfg: &ExperimentConfig, plan: &mut Plan, exp_dir: &Path) -> Re
     if !plan.is_two_stage() {
         return Ok(());
     }
-    let higher = metric(&plan.selection).higher_is_better();
     let names: Vec<String> = plan.variants.iter().map(|v| v.name.clone()).collect();
     for v in names {
+        let higher = score_higher(plan, &v, exp_dir)?;
         let sel = select_from_sweep(plan, &v, higher, |r| {
             sweep_state(exp_dir, r, &plan.selection)
         });
@@ -520,12 +527,24 @@ fn select_settled(cfg: &ExperimentConfig, plan: &mut Plan, exp_dir: &Path) -> Re
     Ok(())
 }
 
-/// The selection metric as the report's analysis defines it.
-fn metric(sel: &SelectionConfig) -> Metric {
-    match sel.metric {
-        SelectMetric::ValAccuracy => Metric::new(Split::Val, Quantity::Accuracy),
-        SelectMetric::ValLoss => Metric::new(Split::Val, Quantity::Loss),
+/// Whether a higher selection score is better for `variant`: the direction of its selection
+/// metric, from the `run.json` of one of its completed sweep runs (true when none has completed:
+/// then nothing is scored). A metric its tasks lack, or metrics of mixed directions, is an error.
+fn score_higher(plan: &Plan, variant: &str, exp_dir: &Path) -> Result<bool> {
+    let sel = &plan.selection;
+    for r in plan.sweep_runs().filter(|r| r.variant == variant) {
+        let dir = exp_dir.join(&r.dir);
+        if !matches!(read_status(&dir), Ok(Some((Status::Completed, _)))) {
+            continue;
+        }
+        let Ok(info) = read_run_info(&dir) else {
+            continue; // unreadable: sweep_state reports it and leaves it unscored
+        };
+        let d = score_direction(&sel.metric, &info.tasks, sel.tasks.as_deref())
+            .with_context(|| format!("variant `{variant}` (run {})", r.id))?;
+        return Ok(d == Direction::HigherIsBetter);
     }
+    Ok(true)
 }
 
 fn aggregate(sel: &SelectionConfig) -> Aggregate {
@@ -541,10 +560,10 @@ fn aggregate(sel: &SelectionConfig) -> Aggregate {
 fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepState {
     let dir = exp_dir.join(&r.dir);
     match read_status(&dir) {
-        Ok(Some((s, _))) if s == "completed" => match load_run(r, &dir) {
+        Ok(Some((Status::Completed, _))) => match load_run(r, &dir) {
             Ok(run) => SweepState::Completed(run_score(
                 &run,
-                metric(sel),
+                &sel.metric,
                 aggregate(sel),
                 sel.tasks.as_deref(),
             )),
@@ -556,7 +575,7 @@ fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepSt
                 SweepState::Completed(None)
             }
         },
-        Ok(Some((s, _))) if s == "diverged" => SweepState::Diverged,
+        Ok(Some((Status::Diverged, _))) => SweepState::Diverged,
         _ => SweepState::Pending,
     }
 }
@@ -582,8 +601,8 @@ fn unselected_reason(plan: &Plan, variant: &str, exp_dir: &Path) -> String {
         .sweep_runs()
         .filter(|r| r.variant == variant)
         .map(|r| match read_status(&exp_dir.join(&r.dir)) {
-            Ok(Some((s, _))) if s == "completed" => SweepState::Completed(None),
-            Ok(Some((s, _))) if s == "diverged" => SweepState::Diverged,
+            Ok(Some((Status::Completed, _))) => SweepState::Completed(None),
+            Ok(Some((Status::Diverged, _))) => SweepState::Diverged,
             _ => SweepState::Pending,
         })
         .collect();
@@ -605,8 +624,8 @@ fn print_dry_run(cfg: &ExperimentConfig, plan: &Plan, exp_dir: &Path) {
         read_status(&exp_dir.join(&r.dir))
             .ok()
             .flatten()
-            .map(|s| s.0)
-            .unwrap_or_else(|| "new".into())
+            .map(|s| s.0.name())
+            .unwrap_or("new")
     };
     let line = |r: &PlannedRun| {
         println!("{:<44} {:<12} {}", r.id, state(r), r.overrides.join(" "));

@@ -8,7 +8,8 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Arc;
 
 use mtlscope::config::RunConfig;
-use mtlscope::train::store::{read_info, Status};
+use mtlscope::train::run_files::read_run_info;
+use mtlscope::train::store::Status;
 use mtlscope::train::{train, RunOptions};
 
 /// Exit code of a diverged run.
@@ -99,7 +100,7 @@ fn resolve_config(args: &Args, overrides: &[String]) -> Result<RunConfig> {
     // run.json is written just after the directory is created; a run that died before it
     // still restarts from its config.toml.
     if args.out.join("run.json").exists() {
-        let info = read_info(&args.out)?;
+        let info = read_run_info(&args.out)?;
         if info.status == Status::Completed {
             bail!(
                 "{}: run already completed ({} steps); nothing to resume",

@@ -30,7 +30,7 @@
 //! set = { "probes.enabled" = false }   # overrides for sweep runs only (optional)
 //!
 //! [selection]                          # optional; these are the defaults
-//! metric = "val_accuracy"              # or "val_loss"
+//! metric = "primary"                   # each task's primary metric; or "val_loss", "val_miou", …
 //! aggregate = "top10_val"              # or "final", "last20"
 //! tasks = ["fashion1"]                 # default: all tasks of the variant (mean over them)
 //! same_runs = false                    # true: one stage, select on the reported runs
@@ -144,23 +144,57 @@ pub struct VariantConfig {
     pub set: BTreeMap<String, toml::Value>,
 }
 
-/// Which validation quantity picks the grid point (paper: "best validation performance").
-#[derive(Debug, Clone, Copy, Deserialize, Serialize, PartialEq, Eq)]
-#[serde(rename_all = "snake_case")]
+/// Which validation metric picks the grid point and ranks each run's top-10 checkpoints (paper:
+/// "best validation performance"), with the direction `run.json` gives it.
+///
+/// Written `primary` (the default: each task's primary metric, the first after its loss in
+/// `run.json`, e.g. a multi-class task's accuracy, a segmentation task's mIoU) or `val_<metric>`
+/// for one named metric of every scored task (`val_accuracy`, `val_loss`, `val_miou`).
+#[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
+#[serde(try_from = "String", into = "String")]
 pub enum SelectMetric {
-    /// Validation accuracy, higher is better.
-    ValAccuracy,
-    /// Validation loss, lower is better.
-    ValLoss,
+    /// Each task's primary metric on the validation split.
+    #[default]
+    Primary,
+    /// This metric (`accuracy`, `loss`, …) on the validation split.
+    Val(String),
 }
 
 impl SelectMetric {
-    /// Column name as in the tables (`val_accuracy`).
-    pub fn name(self) -> &'static str {
+    /// Name as in configs and tables (`primary`, `val_accuracy`).
+    pub fn name(&self) -> String {
         match self {
-            SelectMetric::ValAccuracy => "val_accuracy",
-            SelectMetric::ValLoss => "val_loss",
+            SelectMetric::Primary => "primary".into(),
+            SelectMetric::Val(m) => format!("val_{m}"),
         }
+    }
+
+    /// Parses `primary` or `val_<metric>`.
+    pub fn parse(s: &str) -> Result<SelectMetric, String> {
+        if s == "primary" {
+            return Ok(SelectMetric::Primary);
+        }
+        match s.strip_prefix("val_") {
+            Some(m) if !m.is_empty() => Ok(SelectMetric::Val(m.to_string())),
+            _ => Err(format!(
+                "selection.metric must be `primary` (each task's primary metric) or \
+                 `val_<metric>` naming a validation metric (`val_accuracy`, `val_loss`, \
+                 `val_miou`, …), got `{s}`"
+            )),
+        }
+    }
+}
+
+impl TryFrom<String> for SelectMetric {
+    type Error = String;
+    fn try_from(s: String) -> Result<Self, String> {
+        SelectMetric::parse(&s)
+    }
+}
+
+impl From<SelectMetric> for String {
+    fn from(m: SelectMetric) -> String {
+        m.name()
     }
 }
 
@@ -191,8 +225,8 @@ impl SelectAggregate {
 #[derive(Debug, Clone, Deserialize, Serialize, PartialEq)]
 #[serde(deny_unknown_fields)]
 pub struct SelectionConfig {
-    /// Quantity (default `val_accuracy`).
-    #[serde(default = "default_metric")]
+    /// Validation metric (default `primary`: each task's primary metric).
+    #[serde(default)]
     pub metric: SelectMetric,
     /// Aggregate over the trajectory (default `top10_val`).
     #[serde(default = "default_aggregate")]
@@ -205,9 +239,6 @@ pub struct SelectionConfig {
     pub same_runs: bool,
 }
 
-fn default_metric() -> SelectMetric {
-    SelectMetric::ValAccuracy
-}
 fn default_aggregate() -> SelectAggregate {
     SelectAggregate::Top10Val
 }
@@ -215,7 +246,7 @@ fn default_aggregate() -> SelectAggregate {
 impl Default for SelectionConfig {
     fn default() -> Self {
         SelectionConfig {
-            metric: default_metric(),
+            metric: SelectMetric::default(),
             aggregate: default_aggregate(),
             tasks: None,
             same_runs: false,
@@ -1083,11 +1114,12 @@ fn score_points<'a>(
 /// loaded for the report), so the selected tag is the one every final-stage run of the variant
 /// has. One-stage plan: per variant, the grid point with the best mean (over seeds) selection
 /// score among the plan's runs; `score(run)` is the run's selection score (`None`: missing or
-/// failed). Higher is better for accuracy, lower for loss. A variant none of whose points is
-/// scored is left out.
+/// failed); `higher_is_better(variant)` is the direction of the variant's score (that of its
+/// selection metric, e.g. higher for accuracy, lower for loss). A variant none of whose points
+/// is scored is left out.
 pub fn select(
     plan: &Plan,
-    higher_is_better: bool,
+    higher_is_better: impl Fn(&str) -> bool,
     score: impl Fn(&PlannedRun) -> Option<f64>,
 ) -> Vec<Selection> {
     if plan.is_two_stage() {
@@ -1115,7 +1147,7 @@ pub fn select(
     let mut out = Vec::new();
     for v in &plan.variants {
         let runs = plan.report_runs().filter(|r| r.variant == v.name);
-        let (scores, best) = score_points(runs, higher_is_better, &score);
+        let (scores, best) = score_points(runs, higher_is_better(&v.name), &score);
         if let Some(grid_tag) = best {
             out.push(Selection {
                 variant: v.name.clone(),
@@ -1269,6 +1301,30 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
     }
 
     #[test]
+    fn selection_metric_is_primary_or_a_named_validation_metric() {
+        let parse = |t: &str| toml::from_str::<SelectionConfig>(t).map(|c| c.metric);
+        assert_eq!(parse("").unwrap(), SelectMetric::Primary);
+        assert_eq!(
+            parse("metric = \"val_accuracy\"").unwrap(),
+            SelectMetric::Val("accuracy".into())
+        );
+        assert_eq!(
+            parse("metric = \"val_miou\"").unwrap(),
+            SelectMetric::Val("miou".into())
+        );
+        for bad in ["accuracy", "val_", "test_loss"] {
+            let e = parse(&format!("metric = \"{bad}\""))
+                .unwrap_err()
+                .to_string();
+            assert!(e.contains("val_<metric>") && e.contains(bad), "{e}");
+        }
+        // plan.json keeps the config's spelling.
+        let m = SelectMetric::Val("loss".into());
+        assert_eq!(serde_json::to_string(&m).unwrap(), "\"val_loss\"");
+        assert_eq!(SelectMetric::Primary.name(), "primary");
+    }
+
+    #[test]
     fn unknown_key_is_named() {
         let bad = CFG.replace("seeds = [1, 2]", "seeds = [1, 2]\nsedes = 3");
         assert!(err(&bad).contains("sedes"));
@@ -1391,13 +1447,13 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
                 _ => 0.5,
             })
         };
-        let sel = select(&plan, true, score);
+        let sel = select(&plan, |_| true, score);
         assert_eq!(sel[0].grid_tag, "lr0.001-bs32");
         assert_eq!(sel[1].grid_tag, "lr0.01-bs32");
         let s = sel[1].scores.iter().find(|s| s.0 == "lr0.01-bs32").unwrap();
         assert_eq!((s.1, s.2), (0.99, 1));
         // Lowest: lr0.01-bs32 and lr0.001-bs64 tie at 0.5; the earlier point wins.
-        let low = select(&plan, false, score);
+        let low = select(&plan, |_| false, score);
         assert_eq!(low[0].grid_tag, "lr0.01-bs32");
     }
 
@@ -1472,9 +1528,11 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
         assert!(report.iter().all(|r| r.seed != 9));
 
         // The report's selection is the recorded one; the score function is not consulted.
-        let chosen = select(&plan, true, |_| {
-            panic!("sweep runs are not scored by the report")
-        });
+        let chosen = select(
+            &plan,
+            |_| true,
+            |_| panic!("sweep runs are not scored by the report"),
+        );
         assert_eq!(chosen.len(), 1);
         assert_eq!(chosen[0].grid_tag, "lr0.001-bs64");
         assert_eq!(chosen[0].scores.len(), 4);

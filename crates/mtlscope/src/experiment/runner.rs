@@ -24,8 +24,8 @@ use std::time::Instant;
 use anyhow::{Context, Result};
 
 use super::plan::{Plan, PlannedRun};
-use super::store::read_status;
-use crate::train::store::RunLock;
+use crate::train::run_files::read_status;
+use crate::train::store::{RunLock, Status};
 
 /// Set by SIGINT/SIGTERM to the runner (the handler is installed once per process).
 fn interrupted() -> &'static AtomicBool {
@@ -149,10 +149,10 @@ impl Runner {
         for (i, r) in plan.runs.iter().enumerate() {
             let dir = exp_dir.join(&r.dir);
             match read_status(&dir)? {
-                Some((s, _)) if s == "completed" => {
+                Some((Status::Completed, _)) => {
                     results.lock().unwrap()[i] = Some(RunOutcome::Skipped)
                 }
-                Some((s, m)) if s == "diverged" => {
+                Some((Status::Diverged, m)) => {
                     results.lock().unwrap()[i] = Some(RunOutcome::Diverged(format!(
                         "diverged in an earlier invocation: {m}"
                     )))
@@ -304,10 +304,10 @@ impl Runner {
         let where_ = format!("(log: {})", log_path.display());
         Ok(match status.code() {
             Some(0) => match read_status(&dir)? {
-                Some((s, _)) if s == "completed" => RunOutcome::Completed,
+                Some((Status::Completed, _)) => RunOutcome::Completed,
                 other => RunOutcome::Failed(format!(
                     "exit 0 but run.json status is {:?} {where_}",
-                    other.map(|o| o.0)
+                    other.map(|o| o.0.name())
                 )),
             },
             Some(3) => RunOutcome::Diverged(format!("{message} {where_}")),

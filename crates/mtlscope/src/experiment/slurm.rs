@@ -22,7 +22,8 @@ use serde::{Deserialize, Serialize};
 
 use super::plan::Plan;
 use super::runner::{log_path, Runner};
-use super::store::read_status;
+use crate::train::run_files::read_status;
+use crate::train::store::Status;
 
 /// `[slurm]` of an experiment config: what every array element asks the scheduler for.
 #[derive(Debug, Clone, Default, PartialEq, Serialize, Deserialize)]
@@ -190,12 +191,9 @@ pub fn submit(
     let mut indices = Vec::new();
     for (i, run) in plan.runs.iter().enumerate() {
         let dir = exp_dir.join(&run.dir);
-        match read_status(&dir)? {
-            Some((s, _)) if s == "completed" || s == "diverged" => {
-                sub.done.push(run.id.clone());
-                continue;
-            }
-            _ => {}
+        if let Some((Status::Completed | Status::Diverged, _)) = read_status(&dir)? {
+            sub.done.push(run.id.clone());
+            continue;
         }
         if let Some((job, idx)) = latest.get(&run.id) {
             if states.contains_key(&format!("{job}_{idx}")) {
@@ -354,8 +352,8 @@ pub fn status(plan: &Plan, exp_dir: &Path) -> Result<Vec<RunState>> {
         let dir = exp_dir.join(&run.dir);
         let element = latest.get(&run.id).map(|(j, i)| format!("{j}_{i}"));
         let queue = element.as_ref().and_then(|e| states.get(e));
-        let disk = read_status(&dir)?.map(|(s, _)| s);
-        let state = match (disk.as_deref(), queue.map(String::as_str)) {
+        let disk = read_status(&dir)?.map(|(s, _)| s.name());
+        let state = match (disk, queue.map(String::as_str)) {
             (Some("completed"), _) => "completed",
             (Some("diverged"), _) => "diverged",
             (_, Some("PENDING")) | (_, Some("CONFIGURING")) => "queued",

@@ -1,14 +1,15 @@
 //! Reading an experiment directory back: `plan.json` (or, without one, every run directory under
-//! `runs/`), each run's `run.json`, `config.toml`, `trajectory.csv` and `probes.csv`
-//! (formats in docs/run-format.md).
+//! `runs/`), and each run through the run-file reader [`crate::train::run_files`] (`run.json`,
+//! `trajectory.csv`, `probes.csv`; formats in docs/run-format.md) plus its `config.toml`.
 use std::collections::BTreeMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
-use serde::Deserialize;
 
 use super::plan::{Plan, PlanVariant, PlannedRun, SelectionConfig, BASE_FILE};
-use crate::train::store::RunLock;
+use crate::task::TaskInfo;
+use crate::train::run_files::{self, read_status, LOSS};
+use crate::train::store::{RunLock, Status};
 
 /// How a run relates to the paper's comparisons (Mueller et al. 2025 §2, §4.2).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -32,48 +33,21 @@ impl RunKind {
     }
 }
 
-/// Evaluation split of a trajectory row.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub enum Split {
-    /// Full training set.
-    Train,
-    /// Validation set.
-    Val,
-    /// Test set.
-    Test,
-}
+pub use crate::train::run_files::Split;
 
-impl Split {
-    fn parse(s: &str) -> Option<Split> {
-        match s {
-            "train" => Some(Split::Train),
-            "val" => Some(Split::Val),
-            "test" => Some(Split::Test),
-            _ => None,
-        }
-    }
-    /// Name as in the CSVs.
-    pub fn name(self) -> &'static str {
-        match self {
-            Split::Train => "train",
-            Split::Val => "val",
-            Split::Test => "test",
-        }
-    }
-}
-
-/// One evaluation of one task on one split.
-#[derive(Debug, Clone, PartialEq)]
+/// One evaluation of one metric of one task on one split.
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct EvalPoint {
     /// Epoch (fractional when evaluating every N steps; 0 = before training).
     pub epoch: f64,
     /// Optimizer step.
     pub step: u64,
-    /// Mean loss.
-    pub loss: f64,
-    /// Accuracy in [0, 1] (NaN when the task has none).
-    pub accuracy: f64,
+    /// The metric's value (NaN where undefined).
+    pub value: f64,
 }
+
+/// A trajectory series: (task, split, metric).
+pub type SeriesKey = (String, Split, String);
 
 /// One completed run, loaded.
 #[derive(Debug, Clone)]
@@ -88,25 +62,43 @@ pub struct RunData {
     pub grid_tag: String,
     /// Run directory.
     pub dir: PathBuf,
-    /// Tasks from `config.toml` `[data].tasks`.
-    pub tasks: Vec<String>,
+    /// Tasks from `run.json`, in head order: name, kind and metrics with their directions.
+    pub tasks: Vec<TaskInfo>,
     /// STL / UMTG / SMTO.
     pub kind: RunKind,
     /// `objective.kind` and `objective.method` (e.g. `aggregate:mgda`; `umtg`).
     pub objective: String,
-    /// (task, split) → evaluations sorted by step.
-    pub trajectory: BTreeMap<(String, Split), Vec<EvalPoint>>,
+    /// (task, split, metric) → evaluations sorted by step.
+    pub trajectory: BTreeMap<SeriesKey, Vec<EvalPoint>>,
     /// (task, probe) → (step, value) sorted by step.
     pub probes: BTreeMap<(String, String), Vec<(u64, f64)>>,
 }
 
 impl RunData {
-    /// Evaluations of `task` on `split` (empty when absent).
-    pub fn series(&self, task: &str, split: Split) -> &[EvalPoint] {
+    /// Task names, in head order.
+    pub fn task_names(&self) -> Vec<String> {
+        self.tasks.iter().map(|t| t.name.clone()).collect()
+    }
+
+    /// What `run.json` says about `task`.
+    pub fn task(&self, task: &str) -> Option<&TaskInfo> {
+        self.tasks.iter().find(|t| t.name == task)
+    }
+
+    /// Evaluations of `metric` of `task` on `split`, by step (empty when absent).
+    pub fn series(&self, task: &str, split: Split, metric: &str) -> &[EvalPoint] {
         self.trajectory
-            .get(&(task.to_string(), split))
+            .get(&(task.to_string(), split, metric.to_string()))
             .map(|v| v.as_slice())
             .unwrap_or(&[])
+    }
+
+    /// Value of `metric` of `task` on `split` at `step`, if evaluated there.
+    pub fn value_at(&self, task: &str, split: Split, metric: &str, step: u64) -> Option<f64> {
+        let s = self.series(task, split, metric);
+        s.binary_search_by_key(&step, |p| p.step)
+            .ok()
+            .map(|i| s[i].value)
     }
 
     /// Probe values of `task` (empty when absent).
@@ -119,10 +111,7 @@ impl RunData {
 
     /// Full-training-set loss of `task` at `step`, if evaluated there.
     pub fn train_loss_at(&self, task: &str, step: u64) -> Option<f64> {
-        let s = self.series(task, Split::Train);
-        s.binary_search_by_key(&step, |p| p.step)
-            .ok()
-            .map(|i| s[i].loss)
+        self.value_at(task, Split::Train, LOSS, step)
     }
 
     /// Probe names present for `task`.
@@ -159,49 +148,6 @@ pub struct ExperimentData {
     pub excluded: Vec<Excluded>,
 }
 
-#[derive(Deserialize)]
-struct TrajRow {
-    epoch: f64,
-    step: u64,
-    task: String,
-    split: String,
-    loss: f64,
-    accuracy: Option<f64>,
-}
-
-#[derive(Deserialize)]
-struct ProbeRow {
-    #[allow(dead_code)]
-    epoch: f64,
-    step: u64,
-    task: String,
-    probe: String,
-    value: f64,
-}
-
-/// Status and message from `run.json`.
-pub fn read_status(dir: &Path) -> Result<Option<(String, String)>> {
-    let path = dir.join("run.json");
-    if !path.exists() {
-        return Ok(None);
-    }
-    let text =
-        std::fs::read_to_string(&path).with_context(|| format!("reading {}", path.display()))?;
-    let v: serde_json::Value =
-        serde_json::from_str(&text).with_context(|| format!("parsing {}", path.display()))?;
-    let status = v
-        .get("status")
-        .and_then(|s| s.as_str())
-        .with_context(|| format!("{}: no string field `status`", path.display()))?
-        .to_string();
-    let message = v
-        .get("message")
-        .and_then(|s| s.as_str())
-        .unwrap_or("")
-        .to_string();
-    Ok(Some((status, message)))
-}
-
 impl ExperimentData {
     /// Load an experiment directory: `plan.json` when present, else every directory under
     /// `runs/` holding a `run.json` (variant = its path without the last component).
@@ -229,11 +175,13 @@ impl ExperimentData {
                     status: "missing".into(),
                     message: format!("no {}", rdir.join("run.json").display()),
                 }),
-                Ok(Some((status, message))) if status != "completed" => excluded.push(Excluded {
-                    id: r.id.clone(),
-                    status,
-                    message,
-                }),
+                Ok(Some((status, message))) if status != Status::Completed => {
+                    excluded.push(Excluded {
+                        id: r.id.clone(),
+                        status: status.name().into(),
+                        message,
+                    })
+                }
                 Ok(Some(_)) if RunLock::is_held(&rdir) => excluded.push(Excluded {
                     id: r.id.clone(),
                     status: "in use".into(),
@@ -337,28 +285,19 @@ fn walk(d: &Path, out: &mut Vec<PathBuf>) -> Result<()> {
     Ok(())
 }
 
-/// Load one completed run directory.
+/// Load one completed run directory through the run-file reader ([`run_files`]): tasks and
+/// their metrics from `run.json`, the objective from `config.toml`, the trajectory and probes.
 pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
+    let info = run_files::read_run_info(dir)?;
+    let tasks = info.tasks;
+    if tasks.is_empty() {
+        bail!("{}: no tasks", dir.join("run.json").display());
+    }
     let cfg_path = dir.join("config.toml");
     let text = std::fs::read_to_string(&cfg_path)
         .with_context(|| format!("reading {}", cfg_path.display()))?;
     let cfg: toml::Table =
         toml::from_str(&text).with_context(|| format!("parsing {}", cfg_path.display()))?;
-    let tasks: Vec<String> = cfg
-        .get("data")
-        .and_then(|d| d.get("tasks"))
-        .and_then(|t| t.as_array())
-        .with_context(|| format!("{}: no array [data].tasks", cfg_path.display()))?
-        .iter()
-        .map(|t| {
-            t.as_str()
-                .map(str::to_string)
-                .with_context(|| format!("{}: [data].tasks holds a non-string", cfg_path.display()))
-        })
-        .collect::<Result<_>>()?;
-    if tasks.is_empty() {
-        bail!("{}: [data].tasks is empty", cfg_path.display());
-    }
     let obj = cfg.get("objective");
     let okind = obj
         .and_then(|o| o.get("kind"))
@@ -380,72 +319,59 @@ pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
     };
 
     let traj_path = dir.join("trajectory.csv");
-    let mut trajectory: BTreeMap<(String, Split), Vec<EvalPoint>> = BTreeMap::new();
-    let mut rdr = csv::Reader::from_path(&traj_path)
-        .with_context(|| format!("reading {}", traj_path.display()))?;
-    // Where each (task, split) was last evaluated: rows must come in increasing step order,
-    // once per step. Anything else means two writers or a hand-edited file.
-    let mut last: BTreeMap<(String, Split), (u64, usize)> = BTreeMap::new();
-    for (i, row) in rdr.deserialize::<TrajRow>().enumerate() {
-        let line = i + 2;
-        let row = row.with_context(|| format!("{}: row {line}", traj_path.display()))?;
-        let split = Split::parse(&row.split).with_context(|| {
-            format!(
-                "{}: row {line}: unknown split `{}` (train/val/test)",
+    let mut trajectory: BTreeMap<SeriesKey, Vec<EvalPoint>> = BTreeMap::new();
+    // The reader has checked the order (increasing steps per series); here the rows are checked
+    // against run.json, so every series the analyses look up has a known direction.
+    for row in run_files::read_trajectory(dir)? {
+        let known = tasks
+            .iter()
+            .find(|t| t.name == row.task)
+            .map(|t| t.metrics.iter().any(|m| m.name == row.metric));
+        match known {
+            Some(true) => {}
+            Some(false) => bail!(
+                "{}: metric `{}` of task `{}` at step {} is not among the task's metrics in \
+                 run.json",
                 traj_path.display(),
-                row.split
-            )
-        })?;
-        let key = (row.task.clone(), split);
-        if let Some(&(prev, prev_line)) = last.get(&key) {
-            if row.step <= prev {
-                bail!(
-                    "{}: row {line}: {} `{}` at step {} after step {prev} (row {prev_line}): duplicated or out-of-order evaluations (two processes wrote this run?)",
-                    traj_path.display(),
-                    row.task,
-                    split.name(),
-                    row.step
-                );
-            }
+                row.metric,
+                row.task,
+                row.step
+            ),
+            None => bail!(
+                "{}: task `{}` at step {} is not among the tasks in run.json",
+                traj_path.display(),
+                row.task,
+                row.step
+            ),
         }
-        last.insert(key, (row.step, line));
         trajectory
-            .entry((row.task, split))
+            .entry((row.task, row.split, row.metric))
             .or_default()
             .push(EvalPoint {
                 epoch: row.epoch,
                 step: row.step,
-                loss: row.loss,
-                accuracy: row.accuracy.unwrap_or(f64::NAN),
+                value: row.value,
             });
     }
-    for v in trajectory.values_mut() {
-        v.sort_by_key(|p| p.step);
-    }
     for t in &tasks {
-        if !trajectory.contains_key(&(t.clone(), Split::Train)) {
+        if !trajectory.contains_key(&(t.name.clone(), Split::Train, LOSS.to_string())) {
             bail!(
-                "{}: no `train` rows for task `{t}` listed in config.toml",
-                traj_path.display()
+                "{}: no `train` loss rows for task `{}` listed in run.json",
+                traj_path.display(),
+                t.name
             );
         }
     }
 
     let mut probes: BTreeMap<(String, String), Vec<(u64, f64)>> = BTreeMap::new();
-    let probe_path = dir.join("probes.csv");
-    if probe_path.exists() {
-        let mut rdr = csv::Reader::from_path(&probe_path)
-            .with_context(|| format!("reading {}", probe_path.display()))?;
-        for (i, row) in rdr.deserialize::<ProbeRow>().enumerate() {
-            let row = row.with_context(|| format!("{}: row {}", probe_path.display(), i + 2))?;
-            probes
-                .entry((row.task, row.probe))
-                .or_default()
-                .push((row.step, row.value));
-        }
-        for v in probes.values_mut() {
-            v.sort_by_key(|p| p.0);
-        }
+    for row in run_files::read_probes(dir)? {
+        probes
+            .entry((row.task, row.probe))
+            .or_default()
+            .push((row.step, row.value));
+    }
+    for v in probes.values_mut() {
+        v.sort_by_key(|p| p.0);
     }
 
     Ok(RunData {

@@ -4,6 +4,8 @@ use std::fmt::Write;
 
 use super::plots::Figure;
 use super::Results;
+use crate::analysis::aggregates::primary;
+use crate::analysis::delta_m::{DeltaMRow, HEADLINE};
 use crate::analysis::significance::{Spread, Summary};
 use crate::analysis::transfer::TransferRow;
 
@@ -115,6 +117,46 @@ fn verdict_cell(r: &TransferRow) -> &'static str {
     }
 }
 
+/// Δm per multi-task variant and aggregate, below the transfer table.
+fn delta_m_html(h: &mut String, rows: &[DeltaMRow]) {
+    if rows.is_empty() {
+        return;
+    }
+    h.push_str(
+        "<h3>Δm: mean relative change vs STL</h3><p>Δm = (1/T) Σ<sub>tasks</sub> \
+         (1/M<sub>t</sub>) Σ<sub>metrics</sub> (−1)<sup>h</sup> (M<sub>MTL</sub> − \
+         M<sub>STL</sub>)/M<sub>STL</sub> × 100, h = 1 where higher is better (Maninis et al. \
+         2019; Vandenhende et al. 2021): <b>positive = MTL worse</b>. Over the test metrics of \
+         every task with an STL variant, except the loss; M are seed means of the aggregate. \
+         <a href=\"tables/delta_m.csv\">delta_m.csv</a>, each term: \
+         <a href=\"tables/delta_m_terms.csv\">delta_m_terms.csv</a>.</p>\n\
+         <table><tr><th>variant</th><th>aggregate</th><th>tasks</th><th>metrics</th>\
+         <th>Δm (%)</th><th>tasks without STL (left out)</th></tr>\n",
+    );
+    for r in rows {
+        let metrics: Vec<String> = r
+            .changes
+            .iter()
+            .map(|c| format!("{} {}", c.task, c.metric))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&r.variant),
+            esc(&r.aggregate),
+            esc(&r.tasks().join(", ")),
+            esc(&metrics.join(", ")),
+            num(r.delta_m),
+            if r.without_stl.is_empty() {
+                "–".to_string()
+            } else {
+                esc(&r.without_stl.join(", "))
+            }
+        );
+    }
+    h.push_str("</table>\n");
+}
+
 /// Render the whole page.
 pub fn render(res: &Results, warnings: &[String]) -> String {
     let plan = &res.data.plan;
@@ -169,23 +211,51 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     // Headline: what the data say about transfer, per task and MTL variant.
     h.push_str("<h2>Summary: transfer measured in this experiment</h2>\n<ul>\n");
     let mut any = false;
-    for r in res
-        .transfer
-        .iter()
-        .filter(|r| r.metric == "test_accuracy" && r.aggregate == "top10_val")
-    {
+    // Per task its primary metric (accuracy for FashionMTL); every metric is in section 3.
+    let headline = |r: &&TransferRow| {
+        g.info(&r.task)
+            .is_some_and(|i| r.metric == format!("test_{}", primary(i).name))
+            && r.aggregate == "top10_val"
+    };
+    let label = |variant: &str| {
+        g.variants
+            .iter()
+            .find(|v| v.name == variant)
+            .map(|v| v.label.clone())
+            .unwrap_or_default()
+    };
+    for r in res.transfer.iter().filter(headline) {
         any = true;
         let _ = writeln!(
             h,
-            "<li><b>{}</b> on <b>{}</b>: test accuracy (mean of the 10 best-validation checkpoints) \
+            "<li><b>{}</b> on <b>{}</b>: {} (mean of the 10 best-validation checkpoints) \
              STL {} vs MTL {}; Δ = {} → <b>{}</b> transfer{}.</li>",
-            esc(&res.groups.variants.iter().find(|v| v.name == r.variant).map(|v| v.label.clone()).unwrap_or_default()),
+            esc(&label(&r.variant)),
             esc(&r.task),
+            esc(&r.metric.replacen('_', " ", 1)),
             ms(&r.stl, sp),
             ms(&r.mtl, sp),
             num(r.delta),
             r.transfer.name(),
-            if r.transfer.name() == "none" { format!(" (±2{sym} intervals overlap or < 2 seeds)") } else { format!(" (±2{sym} intervals disjoint)") }
+            if r.transfer.name() == "none" {
+                format!(" (±2{sym} intervals overlap or < 2 seeds)")
+            } else {
+                format!(" (±2{sym} intervals disjoint)")
+            }
+        );
+    }
+    for d in res
+        .delta_m
+        .iter()
+        .filter(|d| d.aggregate == HEADLINE.name())
+    {
+        let _ = writeln!(
+            h,
+            "<li><b>{}</b>: Δm = <b>{}</b> % over {} (top-10-val test metrics vs STL; positive = \
+             MTL worse, see section 3).</li>",
+            esc(&label(&d.variant)),
+            num(d.delta_m),
+            esc(&d.tasks().join(", "))
         );
     }
     if !any {
@@ -281,9 +351,10 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     }
     h.push_str("</table>\n");
 
-    h.push_str(&"<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the selection metric (<code>{}</code>), one checkpoint set per run and task shared by every metric (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2({sym}_STL + {sym}_MTL): it excludes 0 exactly when the two mean ± 2{sym} intervals do not overlap, the paper's significance test. Transfer is direction-aware (lower loss is better). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n".replace("{}", &g.rank.name()).replace("{sym}", sym));
+    h.push_str(&"<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the selection metric (<code>{}</code>), one checkpoint set per run and task shared by every metric (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2({sym}_STL + {sym}_MTL): it excludes 0 exactly when the two mean ± 2{sym} intervals do not overlap, the paper's significance test. Rows cover every metric each task reports (<code>run.json</code>) on the validation and test splits, and transfer is direction-aware by each metric's better side (lower loss and errors, higher accuracy, mIoU, F1, …). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n".replace("{}", &g.rank_label()).replace("{sym}", sym));
     let rows: Vec<&TransferRow> = res.transfer.iter().collect();
     transfer_rows_html(&mut h, &rows, "metric", sp);
+    delta_m_html(&mut h, &res.delta_m);
 
     h.push_str("<h2>4. Trajectory probes vs training loss (paper Fig. 3)</h2>\n");
     if figs("fig3").is_empty() {
@@ -384,16 +455,17 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         figure_html(&mut h, f);
     }
     if !res.smto.is_empty() {
-        let _ = writeln!(h, "<p>All factors and tasks. <i>better</i>: the factor's better side; <i>significant</i>: the SMTO's and the UMTG's top-10-val test accuracy ±2{sym} intervals are disjoint (only these tasks are coloured in the figure, as in the paper); <i>quadrant</i>: both improve / both degrade (the shaded quadrants) or opposite. <a href=\"tables/smto.csv\">smto.csv</a>.</p>");
-        h.push_str("<table><tr><th>SMTO</th><th>baseline</th><th>task</th><th>factor</th><th>better</th><th>SMTO</th><th>UMTG</th><th>%Δ factor</th><th>%Δ test acc.</th><th>significant</th><th>quadrant</th></tr>\n");
+        let _ = writeln!(h, "<p>All factors and tasks. <i>better</i>: the factor's better side; generalization: the top-10-val value of the task's primary test metric (its better side in brackets); <i>significant</i>: the SMTO's and the UMTG's ±2{sym} intervals of it are disjoint (only these tasks are coloured in the figure, as in the paper); <i>quadrant</i>: both improve / both degrade (the shaded quadrants) or opposite. <a href=\"tables/smto.csv\">smto.csv</a>.</p>");
+        h.push_str("<table><tr><th>SMTO</th><th>baseline</th><th>task</th><th>factor</th><th>better</th><th>SMTO</th><th>UMTG</th><th>%Δ factor</th><th>%Δ generalization</th><th>significant</th><th>quadrant</th></tr>\n");
         for r in &res.smto {
             let _ = writeln!(
                 h,
-                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2}</td><td>{}</td><td>{}</td></tr>",
+                "<tr{}><td>{}</td><td>{}</td><td>{}</td><td>{} ({})</td><td>{}</td><td>{}</td><td>{}</td><td>{:.2}</td><td>{:.2} ({}, {} is better)</td><td>{}</td><td>{}</td></tr>",
                 if r.generalization_significant { "" } else { " style=\"color:#888\"" },
                 esc(&r.variant), esc(&r.baseline), esc(&r.task), esc(&r.factor), esc(&r.aggregate),
                 r.direction.map(|d| d.name()).unwrap_or("none"),
                 num(r.smto), num(r.umtg), r.factor_pct, r.generalization_pct,
+                esc(&r.generalization_metric), r.generalization_direction.name(),
                 if r.generalization_significant { "yes" } else { "no" },
                 r.quadrant.name().replace('_', " ")
             );

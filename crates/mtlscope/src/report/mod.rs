@@ -1,5 +1,8 @@
 //! `mtlscope report`: analyses, figures (`figures/*.svg|png`), long-form tables
 //! (`tables/*.csv`) and a self-contained `index.html` (relative links only, no JavaScript).
+//!
+//! Every figure and table works per metric: the metrics and their better sides come from each
+//! run's `run.json`, so nothing here knows a task kind.
 pub mod html;
 pub mod plots;
 
@@ -9,10 +12,12 @@ use std::path::{Path, PathBuf};
 use anyhow::{bail, Context, Result};
 
 use crate::analysis::aggregates::{
-    metric_aggregate, series_aggregate, Aggregate, Metric, Quantity, TRANSFER_METRICS,
+    metric_aggregate, metrics_of, rank_metric, series_aggregate, transfer_metrics, Aggregate,
+    Metric,
 };
 use crate::analysis::comparable_loss::{binned, phases, BinRow, PhaseRow};
 use crate::analysis::conflict::{conflict_analysis, ConflictCorrelation, ConflictPoint};
+use crate::analysis::delta_m::{delta_m_table, DeltaMRow};
 use crate::analysis::factors::factor_info;
 use crate::analysis::pareto::{pareto_sets, ParetoSet};
 use crate::analysis::significance::{Spread, Summary};
@@ -48,6 +53,8 @@ pub struct Results<'a> {
     pub groups: Groups<'a>,
     /// Transfer table.
     pub transfer: Vec<TransferRow>,
+    /// Δm of each multi-task variant against the STL variants, per aggregate.
+    pub delta_m: Vec<DeltaMRow>,
     /// Probe Δ at comparable training loss (App. B.4).
     pub probe_phases: Vec<ProbePhaseRow>,
     /// Probe Δ of footnote 6's unbinned aggregates.
@@ -188,6 +195,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
     }
 
     let transfer = transfer_table(&groups);
+    let delta_m = delta_m_table(&groups);
     let probe_phases = probe_phase_table(&groups, &probes);
     let probe_transfer = probe_delta_table(&groups, &probes);
     let mut probe_summary = Vec::new();
@@ -205,23 +213,22 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
     let mut bins = Vec::new();
     let mut phase_rows = Vec::new();
     for t in &groups.tasks {
-        let Some(stl) = groups.stl_for(t) else {
+        let (Some(stl), Some(info)) = (groups.stl_for(t), groups.info(t)) else {
             continue;
         };
         for v in groups.mtl_with(t) {
-            for q in [Quantity::Accuracy, Quantity::Loss] {
-                let m = Metric::new(Split::Val, q);
+            for m in metrics_of(info, Split::Val) {
                 bins.push((
                     v.name.clone(),
                     t.clone(),
                     m.name(),
-                    binned(&stl.runs, &v.runs, t, m, groups.spread),
+                    binned(&stl.runs, &v.runs, t, &m, groups.spread),
                 ));
                 phase_rows.push((
                     v.name.clone(),
                     t.clone(),
                     m.name(),
-                    phases(&stl.runs, &v.runs, t, m, groups.spread),
+                    phases(&stl.runs, &v.runs, t, &m, groups.spread),
                 ));
             }
         }
@@ -246,6 +253,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
         data: &data,
         groups,
         transfer,
+        delta_m,
         probe_phases,
         probe_transfer,
         probe_summary,
@@ -356,9 +364,76 @@ fn write_probe_table<'a>(
     Ok(())
 }
 
+/// Header of `tables/delta_m.csv`.
+pub const DELTA_M_HEADER: [&str; 7] = [
+    "variant",
+    "aggregate",
+    "tasks",
+    "metrics",
+    "tasks_without_stl",
+    "delta_m_pct",
+    "note",
+];
+
+/// `delta_m.csv`: one row per multi-task variant and aggregate, and `delta_m_terms.csv`: each
+/// metric's signed relative change (what Δm averages).
+fn write_delta_m(dir: &Path, rows: &[DeltaMRow]) -> Result<()> {
+    let mut w = csv_writer(&dir.join("delta_m.csv"))?;
+    w.write_record(DELTA_M_HEADER)?;
+    for r in rows {
+        let metrics: Vec<String> = r
+            .changes
+            .iter()
+            .map(|c| format!("{}:{}", c.task, c.metric))
+            .collect();
+        w.write_record([
+            r.variant.clone(),
+            r.aggregate.clone(),
+            r.tasks().join("+"),
+            metrics.join("+"),
+            r.without_stl.join("+"),
+            f(r.delta_m),
+            "positive = MTL worse".into(),
+        ])?;
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("delta_m_terms.csv"))?;
+    w.write_record([
+        "variant",
+        "aggregate",
+        "task",
+        "metric",
+        "better",
+        "stl_mean",
+        "mtl_mean",
+        "signed_pct_change",
+    ])?;
+    for r in rows {
+        for c in &r.changes {
+            w.write_record([
+                r.variant.clone(),
+                r.aggregate.clone(),
+                c.task.clone(),
+                format!("test_{}", c.metric),
+                if c.higher_is_better {
+                    "higher"
+                } else {
+                    "lower"
+                }
+                .into(),
+                f(c.stl),
+                f(c.mtl),
+                f(c.signed_change()),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     let data = res.data;
-    let rank = res.groups.rank;
+    let select = &res.groups.select;
     let used: std::collections::HashSet<&str> = res
         .groups
         .variants
@@ -387,7 +462,7 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
             r.grid_tag.clone(),
             r.kind.name().into(),
             r.objective.clone(),
-            r.tasks.join("+"),
+            r.task_names().join("+"),
             "completed".into(),
             used.contains(r.id.as_str()).to_string(),
         ])?;
@@ -411,10 +486,10 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     // Long-form trajectories and probes of every completed run (pandas/polars-ready).
     let mut w = csv_writer(&dir.join("trajectories.csv"))?;
     w.write_record([
-        "run_id", "variant", "seed", "grid", "epoch", "step", "task", "split", "loss", "accuracy",
+        "run_id", "variant", "seed", "grid", "epoch", "step", "task", "split", "metric", "value",
     ])?;
     for r in &data.runs {
-        for ((task, split), pts) in &r.trajectory {
+        for ((task, split, metric), pts) in &r.trajectory {
             for p in pts {
                 w.write_record([
                     r.id.clone(),
@@ -425,8 +500,8 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
                     p.step.to_string(),
                     task.clone(),
                     split.name().into(),
-                    f(p.loss),
-                    f(p.accuracy),
+                    metric.clone(),
+                    f(p.value),
                 ])?;
             }
         }
@@ -467,23 +542,24 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "value",
     ])?;
     for r in &data.runs {
-        for t in &r.tasks {
+        for info in &r.tasks {
+            let t = &info.name;
             let mut rows: Vec<(String, Aggregate, Option<f64>)> = Vec::new();
-            for m in TRANSFER_METRICS {
+            for m in transfer_metrics(info) {
                 for a in [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20] {
-                    rows.push((m.name(), a, metric_aggregate(r, t, m, a, rank)));
+                    rows.push((m.name(), a, metric_aggregate(r, t, &m, a, select)));
                 }
             }
-            let tl = Metric::new(Split::Train, Quantity::Loss);
+            let tl = Metric::loss(Split::Train);
             rows.push((
                 tl.name(),
                 Aggregate::Min,
-                metric_aggregate(r, t, tl, Aggregate::Min, rank),
+                metric_aggregate(r, t, &tl, Aggregate::Min, select),
             ));
             rows.push((
                 tl.name(),
                 Aggregate::Final,
-                metric_aggregate(r, t, tl, Aggregate::Final, rank),
+                metric_aggregate(r, t, &tl, Aggregate::Final, select),
             ));
             for p in r.probe_names(t) {
                 let a = factor_info(&p).footnote6;
@@ -520,15 +596,28 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "selected",
     ])?;
     for s in &res.groups.selections {
-        // The tasks the score averaged: the selection tasks the variant has, else all its tasks.
-        let vtasks: Vec<String> = data
-            .runs
-            .iter()
-            .find(|r| r.variant == s.variant)
-            .map(|r| r.tasks.clone())
-            .unwrap_or_default();
-        let used_tasks: Vec<&String> = score_tasks(&vtasks, sel.tasks.as_deref());
-        let used_tasks = used_tasks
+        // The tasks the score averaged: the selection tasks the variant has, else all its tasks;
+        // and the metric each of them was scored on.
+        let run = data.runs.iter().find(|r| r.variant == s.variant);
+        let vtasks: Vec<String> = run.map(|r| r.task_names()).unwrap_or_default();
+        let used: Vec<&String> = score_tasks(&vtasks, sel.tasks.as_deref());
+        let mut metrics: Vec<String> = Vec::new();
+        for t in &used {
+            let m = run
+                .and_then(|r| r.task(t))
+                .and_then(|i| rank_metric(&sel.metric, i))
+                .map(|m| m.name())
+                .unwrap_or_else(|| sel.metric.name());
+            if !metrics.contains(&m) {
+                metrics.push(m);
+            }
+        }
+        let metric = if metrics.is_empty() {
+            sel.metric.name()
+        } else {
+            metrics.join("+")
+        };
+        let used_tasks = used
             .iter()
             .map(|t| t.as_str())
             .collect::<Vec<_>>()
@@ -537,7 +626,7 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
             w.write_record([
                 s.variant.clone(),
                 tag.clone(),
-                sel.metric.name().into(),
+                metric.clone(),
                 sel.aggregate.name().into(),
                 used_tasks.clone(),
                 f(*score),
@@ -549,6 +638,7 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     w.flush()?;
 
     write_transfer(&dir.join("transfer.csv"), &res.transfer)?;
+    write_delta_m(dir, &res.delta_m)?;
     let phase_rows = res
         .probe_phases
         .iter()
@@ -644,8 +734,10 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "smto_mean",
         "umtg_mean",
         "factor_pct_change",
-        "test_accuracy_pct_change",
-        "test_accuracy_delta",
+        "generalization_metric",
+        "generalization_better",
+        "generalization_pct_change",
+        "generalization_delta",
         "generalization_significant",
         "quadrant",
     ])?;
@@ -660,6 +752,8 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
             f(r.smto),
             f(r.umtg),
             f(r.factor_pct),
+            r.generalization_metric.clone(),
+            r.generalization_direction.name().into(),
             f(r.generalization_pct),
             f(r.generalization_delta),
             r.generalization_significant.to_string(),

@@ -144,7 +144,19 @@ pub enum Status {
     Interrupted,
 }
 
-/// `run.json`.
+impl Status {
+    /// Name as in `run.json`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Status::Running => "running",
+            Status::Completed => "completed",
+            Status::Diverged => "diverged",
+            Status::Interrupted => "interrupted",
+        }
+    }
+}
+
+/// `run.json` (read back by [`super::run_files::read_run_info`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct RunInfo {
     /// [`FORMAT_VERSION`] of the writer (absent, read as 1, in older runs).
@@ -230,6 +242,29 @@ pub struct RunDir {
     _lock: RunLock,
 }
 
+/// Refuses to append to a CSV that another run format wrote (a format-1 `trajectory.csv` has
+/// `loss,accuracy` columns): the resumed rows would not match its header.
+fn check_resumable_header(p: &Path, header: &str) -> Result<()> {
+    let mut first = String::new();
+    std::io::BufRead::read_line(
+        &mut std::io::BufReader::new(
+            File::open(p).with_context(|| format!("opening {}", p.display()))?,
+        ),
+        &mut first,
+    )
+    .with_context(|| format!("reading {}", p.display()))?;
+    let first = first.trim_end();
+    if !first.is_empty() && first != header {
+        bail!(
+            "{}: header `{first}` is not run format {FORMAT_VERSION}'s `{header}`: the run was \
+             written by an older mtlscope (run format 1); it can be analysed but not resumed, \
+             so re-run it in a new directory",
+            p.display()
+        );
+    }
+    Ok(())
+}
+
 /// Fails unless `path` is absent or a directory, naming it.
 fn check_dir_path(path: &Path) -> Result<()> {
     if path.exists() && !path.is_dir() {
@@ -270,12 +305,13 @@ impl RunDir {
     pub fn reopen(path: &Path, meta: Option<&CheckpointMeta>, lock: RunLock) -> Result<Self> {
         std::fs::create_dir_all(path.join("checkpoints"))
             .with_context(|| format!("creating {}", path.join("checkpoints").display()))?;
-        for (name, _) in CSVS {
+        for (name, header) in CSVS {
             let p = path.join(name);
             let len = meta
                 .and_then(|m| m.csv_bytes.get(name).copied())
                 .unwrap_or(0);
             if p.exists() {
+                check_resumable_header(&p, header)?;
                 let f = OpenOptions::new()
                     .write(true)
                     .open(&p)
@@ -368,13 +404,6 @@ impl RunDir {
     }
 }
 
-/// Reads `run.json` of a run directory.
-pub fn read_info(path: &Path) -> Result<RunInfo> {
-    let p = path.join("run.json");
-    let text = std::fs::read_to_string(&p).with_context(|| format!("reading {}", p.display()))?;
-    serde_json::from_str(&text).with_context(|| format!("parsing {}", p.display()))
-}
-
 /// A checkpoint's metadata and tensors.
 pub type Checkpoint = (CheckpointMeta, HashMap<String, Tensor>);
 
@@ -440,6 +469,23 @@ mod tests {
         drop(a);
         assert!(!RunLock::is_held(dir.path()));
         RunLock::acquire(dir.path()).unwrap();
+    }
+
+    #[test]
+    fn a_format_1_run_is_not_resumed() {
+        let dir = tempfile::tempdir().unwrap();
+        std::fs::write(
+            dir.path().join("trajectory.csv"),
+            "epoch,step,task,split,loss,accuracy\n0,0,a,train,2.3,0.1\n",
+        )
+        .unwrap();
+        let lock = RunLock::acquire(dir.path()).unwrap();
+        let err = RunDir::reopen(dir.path(), None, lock).err().unwrap();
+        let err = format!("{err:#}");
+        assert!(
+            err.contains("trajectory.csv") && err.contains("run format 1"),
+            "{err}"
+        );
     }
 
     #[test]

@@ -1,10 +1,11 @@
-//! Generalization gap at comparable training loss (Mueller et al. 2025 §3, App. B.4).
+//! Generalization gap at comparable training loss (Mueller et al. 2025 §3, App. B.4), one panel
+//! per validation metric of the task (its own metrics, then its loss).
 use std::path::Path;
 
 use anyhow::Result;
 
 use super::{color, runs_note, save, slug, spread_note, Figure, Panel, Series};
-use crate::analysis::aggregates::{Metric, Quantity};
+use crate::analysis::aggregates::metrics_of;
 use crate::analysis::comparable_loss::{binned, N_BINS};
 use crate::analysis::Groups;
 use crate::experiment::store::Split;
@@ -13,7 +14,7 @@ use crate::experiment::store::Split;
 pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
     let mut out = Vec::new();
     for task in &groups.tasks {
-        let Some(stl) = groups.stl_for(task) else {
+        let (Some(stl), Some(info)) = (groups.stl_for(task), groups.info(task)) else {
             continue;
         };
         let mtl = groups.mtl_with(task);
@@ -21,11 +22,10 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
             continue;
         }
         let mut panels = Vec::new();
-        for q in [Quantity::Accuracy, Quantity::Loss] {
-            let metric = Metric::new(Split::Val, q);
+        for metric in metrics_of(info, Split::Val) {
             let mut series = Vec::new();
             for v in &mtl {
-                let rows = binned(&stl.runs, &v.runs, task, metric, groups.spread);
+                let rows = binned(&stl.runs, &v.runs, task, &metric, groups.spread);
                 let mut pts = Vec::new();
                 let mut band = Vec::new();
                 for b in rows.iter().filter(|b| b.gap.is_finite()) {
@@ -44,13 +44,9 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
                 title: format!("{task}: gap in {}", metric.name()),
                 x_label: format!("training loss of {task}, bin centre (log scale)"),
                 y_label: format!(
-                    "{} MTL − STL ({})",
+                    "{} MTL − STL ({} is better)",
                     metric.name(),
-                    if q == Quantity::Accuracy {
-                        "fraction"
-                    } else {
-                        "nats"
-                    }
+                    metric.direction().name()
                 ),
                 log_x: true,
                 hlines: vec![0.0],
@@ -59,7 +55,7 @@ pub fn figures(groups: &Groups, dir: &Path) -> Result<Vec<Figure>> {
             });
         }
         let stem = format!("fig2_comparable_loss_{}", slug(task));
-        save(dir, &stem, &panels, 2)?;
+        save(dir, &stem, &panels, panels.len().min(3))?;
         let mut all = vec![stl];
         all.extend(mtl.iter().copied());
         out.push(Figure {

@@ -6,9 +6,12 @@ use std::path::Path;
 use anyhow::Result;
 
 use super::{color, mean_band, runs_note, save, slug, spread_note, Figure, Panel, Series};
-use crate::analysis::conflict::{ConflictCorrelation, ConflictPoint, CONFLICT_PROBE};
+use crate::analysis::aggregates::{primary, Metric};
+use crate::analysis::conflict::{
+    generalization_effect, ConflictCorrelation, ConflictPoint, CONFLICT_PROBE,
+};
 use crate::analysis::Groups;
-use crate::experiment::store::RunKind;
+use crate::experiment::store::{RunKind, Split};
 
 /// One figure per task with conflict data.
 pub fn figures(
@@ -53,9 +56,20 @@ pub fn figures(
             ..Default::default()
         }];
         let tp: Vec<&ConflictPoint> = points.iter().filter(|p| &p.task == task).collect();
+        // Generalization: the task's primary metric (the other metrics are in the tables).
+        let gen = groups
+            .info(task)
+            .map(|i| Metric::new(Split::Test, primary(i)))
+            .unwrap_or_else(|| Metric::loss(Split::Test));
+        let gen_effect = generalization_effect(&gen);
+        let gen_label = format!(
+            "top-10-val {}, MTL − STL ({} is better)",
+            gen.name(),
+            gen.direction().name()
+        );
         for (effect, ylabel) in [
             ("min_train_loss_pct", "min. training loss, %Δ MTL vs STL"),
-            ("test_accuracy_delta", "top-10-val test accuracy, MTL − STL"),
+            (gen_effect.as_str(), gen_label.as_str()),
         ] {
             let r = corrs
                 .iter()
@@ -106,10 +120,11 @@ pub fn figures(
                  so its cosine to the UMTG is not the conflict it experienced); mean over seeds \
                  per step, bands {}. Middle and right: one point per auxiliary set (UMTG \
                  variant), mean conflict over training and seeds against the %Δ of the minimum \
-                 training loss (optimization) and the Δ of the top-10-validation test accuracy \
+                 training loss (optimization) and the Δ of the top-10-validation {} \
                  (generalization) relative to STL; Pearson r across auxiliary sets, undefined \
                  with fewer than 3. Runs: {}.",
                 spread_note(groups.spread),
+                gen.name().replace('_', " "),
                 runs_note(&vs)
             ),
         });

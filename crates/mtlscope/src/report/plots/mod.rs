@@ -336,7 +336,8 @@ pub struct Shade {
 
 /// The two shaded quadrants of a Fig. 4 panel over the plotted ranges: green where the factor
 /// (x) moves to its better side while generalization (y) rises, red where both move to their
-/// worse sides. `direction` is the factor's better side; y (accuracy) is higher-is-better.
+/// worse sides. `direction` is the factor's better side; y (generalization) is plotted so that up
+/// is better.
 pub fn quadrant_rects(xr: (f64, f64), yr: (f64, f64), direction: Direction) -> [Shade; 2] {
     let (x0, y0) = (0.0f64.clamp(xr.0, xr.1), 0.0f64.clamp(yr.0, yr.1));
     // x interval on the factor's better side, and on its worse side.

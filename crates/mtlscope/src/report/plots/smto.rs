@@ -1,5 +1,8 @@
 //! Figure 4 of Mueller et al. 2025 (§4.2): SMTO vs UMTG quadrant plots, shaded per factor by
-//! its better side; tasks whose generalization does not change significantly are grey.
+//! its better side; tasks whose generalization does not change significantly are grey. The y
+//! axis is the %Δ of each task's primary test metric, signed so that up is better (as is for a
+//! higher-is-better metric such as accuracy, negated for an error), so one shading fits every
+//! task.
 use std::path::Path;
 
 use anyhow::Result;
@@ -48,12 +51,26 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
                 tasks.push((&r.task, r.generalization_significant));
             }
         }
+        let mut gen: Vec<&str> = Vec::new();
+        for r in &vr {
+            if !gen.contains(&r.generalization_metric.as_str()) {
+                gen.push(&r.generalization_metric);
+            }
+        }
+        let all_higher = vr
+            .iter()
+            .all(|r| r.generalization_direction == Direction::HigherIsBetter);
+        let y_label = if all_higher && gen.len() == 1 {
+            format!("%Δ top-10-val {} vs UMTG", gen[0])
+        } else {
+            "%Δ top-10-val primary test metric vs UMTG, + = better".into()
+        };
         let panels: Vec<Panel> = factors
             .iter()
             .map(|&(f, dir)| Panel {
                 title: format!("{}: {f}", v.label),
                 x_label: format!("%Δ {f} vs UMTG ({} is better)", dir.name()),
-                y_label: "%Δ top-10-val test accuracy vs UMTG".into(),
+                y_label: y_label.clone(),
                 quadrants: Some(dir),
                 hlines: vec![0.0],
                 vlines: vec![0.0],
@@ -67,12 +84,11 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
                         } else {
                             (format!("{t} (n.s.)"), GREY)
                         };
-                        Some(Series::scatter(
-                            label,
-                            c,
-                            vec![(r.factor_pct, r.generalization_pct)],
-                            6,
-                        ))
+                        let up = match r.generalization_direction {
+                            Direction::HigherIsBetter => r.generalization_pct,
+                            Direction::LowerIsBetter => -r.generalization_pct,
+                        };
+                        Some(Series::scatter(label, c, vec![(r.factor_pct, up)], 6))
                     })
                     .collect(),
                 ..Default::default()
@@ -88,14 +104,16 @@ pub fn figures(groups: &Groups, rows: &[SmtoRow], dir: &Path) -> Result<Vec<Figu
                 "One point per task of {} (colours: tasks). x: %Δ = 100 (SMTO − UMTG)/|UMTG| of \
                  each optimization factor (minimum training loss; sharpness and coherence: mean of \
                  the last 20 checkpoints; Fisher trace: mean of the 20 largest values; \
-                 similarities: mean over training), y: %Δ of the top-10-validation test accuracy; \
-                 values are seed means. Each panel is shaded by its factor's better side: green \
+                 similarities: mean over training), y: %Δ of the top-10-validation value of the \
+                 task's primary test metric ({}), negated for a metric that is better low so that \
+                 up is better; values are seed means. Each panel is shaded by its factor's better side: green \
                  where the factor and generalization both improve, red where both degrade (for a \
                  similarity, higher is better, so green is on the right). As in the paper, only \
                  tasks whose generalization changes significantly (SMTO and UMTG ±2{sym} \
                  intervals disjoint) are coloured: {}; the others are grey, marked (n.s.). \
                  Baseline: {} ({} runs); SMTO: {} runs.",
                 v.label,
+                gen.join(", "),
                 if shown.is_empty() {
                     "none here".to_string()
                 } else {
