@@ -33,10 +33,14 @@ fn run(fx: &Fixture, name: &str, ov: &[&str], resume: bool, stop_after: Option<u
     std::fs::read_to_string(out.join("trajectory.csv")).unwrap()
 }
 
-fn column(csv: &str, i: usize) -> Vec<f64> {
+/// The `loss` rows' values of a long-form `trajectory.csv` (`epoch,step,task,split,metric,value`),
+/// in file order.
+fn losses(csv: &str) -> Vec<f64> {
     csv.lines()
         .skip(1)
-        .map(|l| l.split(',').nth(i).unwrap().parse().unwrap())
+        .map(|l| l.split(',').collect::<Vec<_>>())
+        .filter(|f| f[4] == "loss")
+        .map(|f| f[5].parse().unwrap())
         .collect()
 }
 
@@ -85,7 +89,7 @@ fn aggregate_mean_and_sum_reproduce_umtg() {
             false,
             None,
         );
-        let (lu, la) = (column(&u, 4), column(&a, 4));
+        let (lu, la) = (losses(&u), losses(&a));
         assert_eq!(lu.len(), la.len());
         for (i, (x, y)) in lu.iter().zip(&la).enumerate() {
             assert!(
@@ -346,7 +350,7 @@ fn every_weighting_and_a_few_aggregators_train() {
         ];
         let ov: Vec<&str> = ov.iter().map(|s| s.as_str()).collect();
         let csv = run(&fx, m, &ov, false, None);
-        assert!(column(&csv, 4).iter().all(|v| v.is_finite()), "{m}");
+        assert!(losses(&csv).iter().all(|v| v.is_finite()), "{m}");
         let steps = std::fs::read_to_string(fx.out(m).join("steps.csv")).unwrap();
         assert!(
             steps.lines().count() > 12,
@@ -360,7 +364,10 @@ fn every_weighting_and_a_few_aggregators_train() {
 fn bad_objective_keys_are_named() {
     let err = |ov: &[&str]| {
         let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
-        format!("{:#}", RunConfig::from_toml_str("", &ov).unwrap_err())
+        // Method names are checked against the registries when a run config is resolved.
+        let checked = RunConfig::from_toml_str("", &ov)
+            .and_then(|c| mtlscope::resolve::check_run(&c).map(|()| c));
+        format!("{:#}", checked.unwrap_err())
     };
     let e = err(&["objective.kind=aggregate", "objective.method=pcgard"]);
     assert!(e.contains("pcgard") && e.contains("mgda"), "{e}");
