@@ -179,3 +179,58 @@ fn encoders_lists_output_kinds() {
     assert_eq!(find("convnet_dense")["output"], "spatial");
     assert_eq!(find("mlp")["keys"][0], "hidden");
 }
+
+/// The shipped synthetic_scenes experiment runs every kind through `experiment` and `report`:
+/// the transfer table holds each kind's metrics and Δm is computed against the STL runs.
+#[test]
+fn synthetic_scenes_experiment_reports_every_metric_and_delta_m() {
+    let tmp = tempfile::tempdir().unwrap();
+    let out = tmp.path().join("exp");
+    let bin = env!("CARGO_BIN_EXE_mtlscope");
+    let run = |args: &[&str]| {
+        let o = std::process::Command::new(bin).args(args).output().unwrap();
+        assert!(
+            o.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&o.stderr)
+        );
+    };
+    let cfg = "../../configs/synthetic_scenes/experiment.toml";
+    let out_s = out.to_str().unwrap();
+    run(&[
+        "experiment",
+        "--config",
+        cfg,
+        "--out",
+        out_s,
+        "--jobs",
+        "2",
+        "--set",
+        "train.epochs=1",
+    ]);
+    run(&["report", out_s]);
+    let tables = out.join("report").join("tables");
+    let transfer = std::fs::read_to_string(tables.join("transfer.csv")).unwrap();
+    for (task, metric) in [
+        ("segment", "test_miou"),
+        ("depth", "test_abs_err"),
+        ("normal", "test_angle_median"),
+        ("large", "test_f1"),
+        ("area", "test_spearman"),
+        ("shape", "test_accuracy"),
+    ] {
+        assert!(
+            transfer.contains(&format!("mtl_all,{task},{metric},")),
+            "{task} {metric} missing from transfer.csv"
+        );
+    }
+    let delta_m = std::fs::read_to_string(tables.join("delta_m.csv")).unwrap();
+    let row = delta_m
+        .lines()
+        .find(|l| l.starts_with("mtl_all,final,"))
+        .expect("Δm of mtl_all");
+    let header: Vec<&str> = delta_m.lines().next().unwrap().split(',').collect();
+    let col = header.iter().position(|h| *h == "delta_m_pct").unwrap();
+    let v: f64 = row.split(',').nth(col).unwrap().parse().unwrap();
+    assert!(v.is_finite(), "{row}");
+}
