@@ -234,3 +234,42 @@ fn synthetic_scenes_experiment_reports_every_metric_and_delta_m() {
     let v: f64 = row.split(',').nth(col).unwrap().parse().unwrap();
     assert!(v.is_finite(), "{row}");
 }
+
+/// Augmentation (flip and pad-crop of images and dense targets) is drawn per step: a resumed
+/// run equals an uninterrupted one, and it changes the trajectory.
+#[test]
+fn augmented_runs_resume_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let ov = [
+        "train.epochs=2",
+        "probes.enabled=false",
+        "train.augment=[\"hflip\", \"crop\"]",
+        "train.crop_pad=2",
+    ];
+    assert_eq!(
+        train(options(&a, &ov, false, None)).unwrap().status,
+        Status::Completed
+    );
+    assert_eq!(
+        train(options(&b, &ov, false, Some(9))).unwrap().status,
+        Status::Interrupted
+    );
+    assert_eq!(
+        train(options(&b, &ov, true, None)).unwrap().status,
+        Status::Completed
+    );
+    let read = |d: &Path| std::fs::read_to_string(d.join("trajectory.csv")).unwrap();
+    assert_eq!(read(&a), read(&b));
+    assert_eq!(
+        train(options(&c, &ov[..2], false, None)).unwrap().status,
+        Status::Completed
+    );
+    assert_ne!(read(&a), read(&c));
+    let bad = RunConfig::from_toml_str("[train]\naugment = [\"rotate\"]", &[]).unwrap_err();
+    assert!(format!("{bad:#}").contains("rotate"), "{bad:#}");
+}

@@ -16,7 +16,7 @@ pub use model::ModelConfig;
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
 pub use optim::{LrScheduleKind, OptimConfig, OptimName};
 pub use probes::ProbesConfig;
-pub use train::{EvalSchedule, TaskSampling, TrainConfig};
+pub use train::{Augmentation, EvalSchedule, TaskSampling, TrainConfig};
 
 use anyhow::{bail, Context, Result};
 use serde::{Deserialize, Serialize};

@@ -25,6 +25,16 @@ pub enum TaskSampling {
     Proportional,
 }
 
+/// `train.augment`: geometric augmentations of training batches (see `data::augment`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Augmentation {
+    /// Horizontal flip with probability 1/2.
+    Hflip,
+    /// Pad by `train.crop_pad` on every side, then a random crop back to the input size.
+    Crop,
+}
+
 /// `[train]`. STL and MTL runs of a setting take the same number of steps: an epoch is one
 /// pass over one task's training set (`epoch_task`: the first by default), and each MTL step
 /// draws one batch per task.
@@ -56,6 +66,11 @@ pub struct TrainConfig {
     /// libtorch's deterministic algorithms (bit-reproducible CUDA runs, typically 10–30% slower
     /// on GPU; no effect on CPU, which is deterministic anyway). See `train::determinism`.
     pub deterministic: bool,
+    /// Augmentations of training batches, drawn per step (`hflip`, `crop`; default none),
+    /// applied to inputs and dense targets alike.
+    pub augment: Vec<Augmentation>,
+    /// Padding of `crop` in pixels (CIFAR's standard: 4).
+    pub crop_pad: i64,
 }
 
 impl Default for TrainConfig {
@@ -72,6 +87,8 @@ impl Default for TrainConfig {
             epoch_task: "first".into(),
             task_sampling: TaskSampling::Cycle,
             deterministic: false,
+            augment: Vec::new(),
+            crop_pad: 4,
         }
     }
 }
@@ -99,6 +116,9 @@ impl TrainConfig {
         }
         if self.eval_log_epochs == 0 {
             bail!("train.eval_log_epochs must be >= 1, got 0");
+        }
+        if self.crop_pad < 0 {
+            bail!("train.crop_pad must be >= 0, got {}", self.crop_pad);
         }
         Ok(())
     }

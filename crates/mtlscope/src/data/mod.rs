@@ -3,6 +3,7 @@
 //! Every dataset yields [`TaskData`]: per task, train/val/test splits held in memory as
 //! tensors (inputs normalised, labels `i64`), so batches are index selections with no loader.
 
+pub mod augment;
 pub mod fashion_mtl;
 pub mod idx;
 pub mod inputs;

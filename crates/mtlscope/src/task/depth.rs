@@ -99,6 +99,13 @@ impl TaskKind for Depth {
         dense::image_means(&e, &m)
     }
 
+    fn spatial_target(&self) -> Option<super::SpatialTarget> {
+        Some(super::SpatialTarget {
+            fill: 0.0,
+            flip_negates: None,
+        })
+    }
+
     fn accumulator(&self) -> Box<dyn MetricAccumulator> {
         Box::new(DepthAccumulator::default())
     }

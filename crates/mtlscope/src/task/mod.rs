@@ -214,6 +214,22 @@ pub trait TaskKind: Send + Sync + std::fmt::Debug {
     fn per_example_loss(&self, out: &Tensor, target: &Tensor) -> Tensor;
     /// A fresh accumulator for [`Self::metrics`].
     fn accumulator(&self) -> Box<dyn MetricAccumulator>;
+    /// How geometric augmentation moves this kind's targets: `None` for image-level targets
+    /// (a class, a value), which flips and crops leave as they are; dense kinds say what fills
+    /// padded pixels and which channel a horizontal flip negates.
+    fn spatial_target(&self) -> Option<SpatialTarget> {
+        None
+    }
+}
+
+/// A per-pixel target `[.., H, W]` under flips and crops (`data::augment`).
+#[derive(Debug, Clone, Copy, PartialEq)]
+pub struct SpatialTarget {
+    /// Value of pixels that come from padding: the kind's "missing" marker (the ignore label,
+    /// depth 0, the zero normal), so they count in no loss or metric.
+    pub fill: f64,
+    /// Channel negated by a horizontal flip (the x component of surface normals).
+    pub flip_negates: Option<i64>,
 }
 
 /// `x` as one f64 (a scalar tensor, any kind or device).

@@ -126,6 +126,14 @@ impl TaskKind for Normals {
         dense::image_means(&(1.0 - cos), &m)
     }
 
+    fn spatial_target(&self) -> Option<super::SpatialTarget> {
+        // Mirroring the image mirrors the surfaces: n_x changes sign (MTAN/LibMTL's flip).
+        Some(super::SpatialTarget {
+            fill: 0.0,
+            flip_negates: Some(0),
+        })
+    }
+
     fn accumulator(&self) -> Box<dyn MetricAccumulator> {
         Box::new(NormalsAccumulator::default())
     }

@@ -145,6 +145,13 @@ impl TaskKind for Segmentation {
         dense::image_means(&ce, &m)
     }
 
+    fn spatial_target(&self) -> Option<super::SpatialTarget> {
+        Some(super::SpatialTarget {
+            fill: self.spec.ignore_index as f64,
+            flip_negates: None,
+        })
+    }
+
     fn accumulator(&self) -> Box<dyn MetricAccumulator> {
         let c = self.spec.classes as usize;
         Box::new(SegmentationAccumulator {

@@ -71,6 +71,8 @@ struct Run {
     samplers: Vec<Sampler>,
     /// Every task labels the same examples: one batch of inputs per step, one encoder pass.
     shared_inputs: bool,
+    /// `train.augment`, if any.
+    augment: Option<crate::data::augment::Augment>,
     dir: RunDir,
     info: RunInfo,
     probes: Option<ProbeSet>,
@@ -147,6 +149,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         (RunDir::create(&opts.out, &cfg.to_toml())?, 0, 0.0, None)
     };
     fault::hit("start", start);
+    let augment = crate::data::augment::Augment::from_config(&cfg.train);
     let mut run = Run {
         cfg,
         tasks,
@@ -155,6 +158,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         objective,
         samplers,
         shared_inputs,
+        augment,
         dir,
         info,
         probes,
@@ -202,6 +206,33 @@ fn strip(state: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tenso
                 .map(|k| (k.to_string(), t.shallow_clone()))
         })
         .collect()
+}
+
+/// Augments a step's batches in place: one draw per task, or one shared by every task when
+/// they share inputs (the image is transformed once and every target moves with it).
+fn augment(
+    aug: &crate::data::augment::Augment,
+    batches: &mut [crate::data::Batch],
+    tasks: &[TaskData],
+    shared: bool,
+    seed: u64,
+    step: usize,
+) {
+    if shared {
+        let n = batches[0].x.size()[0] as usize;
+        let draw = aug.draw(n, seed, step, 0);
+        let x = aug.inputs(&batches[0].x, &draw);
+        for (b, t) in batches.iter_mut().zip(tasks) {
+            b.x = x.shallow_clone();
+            b.y = aug.targets(&b.y, &draw, t.kind.spatial_target());
+        }
+    } else {
+        for (k, (b, t)) in batches.iter_mut().zip(tasks).enumerate() {
+            let draw = aug.draw(b.x.size()[0] as usize, seed, step, k as u64);
+            b.x = aug.inputs(&b.x, &draw);
+            b.y = aug.targets(&b.y, &draw, t.kind.spatial_target());
+        }
+    }
 }
 
 /// Each task's name and kind, as [`MultiTaskNet`] takes them.
@@ -441,7 +472,7 @@ impl Run {
                 .iter()
                 .map(|t| (&t.train.x, &t.train.y))
                 .collect();
-            let batches = if self.shared_inputs {
+            let mut batches = if self.shared_inputs {
                 shared_batches(&mut self.samplers[0], &data, step, &self.tasks[0].inputs)
             } else {
                 let mut b = batches(&mut self.samplers, &data, step);
@@ -450,6 +481,16 @@ impl Run {
                 }
                 b
             };
+            if let Some(aug) = &self.augment {
+                augment(
+                    aug,
+                    &mut batches,
+                    &self.tasks,
+                    self.shared_inputs,
+                    self.cfg.train.seed,
+                    step,
+                );
+            }
             let epoch_after = self.epoch(step + 1);
             let diverged = |what: String| {
                 bar.abandon();
