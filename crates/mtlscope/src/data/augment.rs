@@ -121,7 +121,7 @@ impl Augment {
                             .to_device(e.device())
                             .to_kind(e.kind())
                             .view([channels, 1, 1]);
-                        e = e * sign;
+                        e = e.g_mul(&sign);
                     }
                 }
                 e
