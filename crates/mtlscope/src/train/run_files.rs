@@ -73,7 +73,7 @@ pub struct TrajectoryRow {
 }
 
 /// One row of `probes.csv`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ProbeRow {
     /// Epoch of the evaluation.
     pub epoch: f64,
@@ -88,7 +88,7 @@ pub struct ProbeRow {
 }
 
 /// One row of `steps.csv`.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StepRow {
     /// Step after which the quantity was recorded.
     pub step: u64,
@@ -386,59 +386,23 @@ pub fn read_trajectory(dir: &Path) -> Result<Vec<TrajectoryRow>> {
 /// Rows of `probes.csv` in file order (none when the run has no such file: probes off, or a
 /// run that never evaluated).
 pub fn read_probes(dir: &Path) -> Result<Vec<ProbeRow>> {
-    #[derive(Deserialize)]
-    struct Raw {
-        epoch: f64,
-        step: u64,
-        task: String,
-        probe: String,
-        value: f64,
-    }
-    let name = CSVS[1].0;
-    let Some((path, mut rdr, header)) = open_csv(dir, name)? else {
-        return Ok(Vec::new());
-    };
-    check_header(&path, name, &header)?;
-    rdr.deserialize::<Raw>()
-        .enumerate()
-        .map(|(i, r)| {
-            let r = r.map_err(|e| row_error(&path, i + 2, e))?;
-            Ok(ProbeRow {
-                epoch: r.epoch,
-                step: r.step,
-                task: r.task,
-                probe: r.probe,
-                value: r.value,
-            })
-        })
-        .collect()
+    read_rows(dir, CSVS[1].0)
 }
 
 /// Rows of `steps.csv` in file order (none when absent).
 pub fn read_steps(dir: &Path) -> Result<Vec<StepRow>> {
-    #[derive(Deserialize)]
-    struct Raw {
-        step: u64,
-        quantity: String,
-        task: String,
-        value: f64,
-    }
-    let name = CSVS[2].0;
+    read_rows(dir, CSVS[2].0)
+}
+
+/// The rows of the headed CSV `name` in `dir`, each deserialised as `T` (none when absent).
+fn read_rows<T: serde::de::DeserializeOwned>(dir: &Path, name: &str) -> Result<Vec<T>> {
     let Some((path, mut rdr, header)) = open_csv(dir, name)? else {
         return Ok(Vec::new());
     };
     check_header(&path, name, &header)?;
-    rdr.deserialize::<Raw>()
+    rdr.deserialize::<T>()
         .enumerate()
-        .map(|(i, r)| {
-            let r = r.map_err(|e| row_error(&path, i + 2, e))?;
-            Ok(StepRow {
-                step: r.step,
-                quantity: r.quantity,
-                task: r.task,
-                value: r.value,
-            })
-        })
+        .map(|(i, r)| r.map_err(|e| row_error(&path, i + 2, e).into()))
         .collect()
 }
 
