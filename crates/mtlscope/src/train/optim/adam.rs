@@ -7,7 +7,7 @@ use anyhow::Result;
 use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
-use super::{take, Optimizer};
+use super::{take, take_list, Optimizer};
 use crate::config::OptimConfig;
 
 /// Adam / AdamW.
@@ -115,13 +115,8 @@ impl Optimizer for Adam {
         self.t = take(state, "adam.t")?
             .to_kind(Kind::Int64)
             .int64_value(&[0]);
-        let n = state.keys().filter(|k| k.starts_with("adam.m.")).count();
-        self.m = (0..n)
-            .map(|i| take(state, &format!("adam.m.{i}")))
-            .collect::<Result<_>>()?;
-        self.v = (0..n)
-            .map(|i| take(state, &format!("adam.v.{i}")))
-            .collect::<Result<_>>()?;
+        self.m = take_list(state, "adam.m")?;
+        self.v = take_list(state, "adam.v")?;
         Ok(())
     }
 }

@@ -20,7 +20,7 @@ use std::collections::HashMap;
 use tch::{Kind, Tensor};
 
 use super::adam::AdamStep;
-use super::{take, Optimizer};
+use super::{take, take_list, Optimizer};
 use crate::config::OptimConfig;
 
 /// AdaTask (Adam).
@@ -121,29 +121,17 @@ impl Optimizer for AdaTask {
         self.t = take(state, "adatask.t")?
             .to_kind(Kind::Int64)
             .int64_value(&[0]);
-        let count =
-            |f: &dyn Fn(usize) -> String| (0..).take_while(|&i| state.contains_key(&f(i))).count();
-        let n_tasks = count(&|k| format!("adatask.m.{k}.0"));
-        let n_shared = count(&|i| format!("adatask.m.0.{i}"));
-        let n_heads = count(&|j| format!("adatask.head_m.{j}"));
-        let per_task = |name: &str, k: usize| {
-            (0..n_shared)
-                .map(|i| take(state, &format!("adatask.{name}.{k}.{i}")))
-                .collect::<Result<Vec<_>>>()
-        };
+        let n_tasks = (0..)
+            .take_while(|k| state.contains_key(&format!("adatask.m.{k}.0")))
+            .count();
         self.m = (0..n_tasks)
-            .map(|k| per_task("m", k))
+            .map(|k| take_list(state, &format!("adatask.m.{k}")))
             .collect::<Result<_>>()?;
         self.v = (0..n_tasks)
-            .map(|k| per_task("v", k))
+            .map(|k| take_list(state, &format!("adatask.v.{k}")))
             .collect::<Result<_>>()?;
-        let heads = |name: &str| {
-            (0..n_heads)
-                .map(|j| take(state, &format!("adatask.{name}.{j}")))
-                .collect::<Result<Vec<_>>>()
-        };
-        self.head_m = heads("head_m")?;
-        self.head_v = heads("head_v")?;
+        self.head_m = take_list(state, "adatask.head_m")?;
+        self.head_v = take_list(state, "adatask.head_v")?;
         Ok(())
     }
 }

@@ -58,6 +58,25 @@ pub fn build(cfg: &OptimConfig) -> Box<dyn Optimizer> {
     }
 }
 
+/// `tensors` named `{prefix}.0`, `{prefix}.1`, … for a checkpoint.
+pub(crate) fn named_list(prefix: &str, tensors: &[Tensor]) -> Vec<(String, Tensor)> {
+    tensors
+        .iter()
+        .enumerate()
+        .map(|(i, t)| (format!("{prefix}.{i}"), t.shallow_clone()))
+        .collect()
+}
+
+/// The list [`named_list`] saved under `prefix`: as many tensors as the state has keys
+/// `{prefix}.*`, each of `{prefix}.0` … required (a gap is an error naming the missing key).
+pub(crate) fn take_list(state: &HashMap<String, Tensor>, prefix: &str) -> Result<Vec<Tensor>> {
+    let dotted = format!("{prefix}.");
+    let n = state.keys().filter(|k| k.starts_with(&dotted)).count();
+    (0..n)
+        .map(|i| take(state, &format!("{prefix}.{i}")))
+        .collect()
+}
+
 /// Looks up `name` in a checkpoint's state, with an error naming it.
 pub(crate) fn take(state: &HashMap<String, Tensor>, name: &str) -> Result<Tensor> {
     state

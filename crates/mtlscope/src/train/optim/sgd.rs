@@ -6,7 +6,7 @@ use anyhow::Result;
 use std::collections::HashMap;
 use tch::Tensor;
 
-use super::{take, Optimizer};
+use super::{named_list, take_list, Optimizer};
 use crate::config::OptimConfig;
 
 /// SGD (+ momentum).
@@ -66,21 +66,11 @@ impl Optimizer for Sgd {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("sgd.momentum.{i}"), b.shallow_clone()))
-            .collect()
+        named_list("sgd.momentum", &self.buffers)
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        let n = state
-            .keys()
-            .filter(|k| k.starts_with("sgd.momentum."))
-            .count();
-        self.buffers = (0..n)
-            .map(|i| take(state, &format!("sgd.momentum.{i}")))
-            .collect::<Result<_>>()?;
+        self.buffers = take_list(state, "sgd.momentum")?;
         Ok(())
     }
 }

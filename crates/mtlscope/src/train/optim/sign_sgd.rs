@@ -14,7 +14,7 @@ use anyhow::Result;
 use std::collections::HashMap;
 use tch::Tensor;
 
-use super::{take, Optimizer};
+use super::{named_list, take_list, Optimizer};
 use crate::config::OptimConfig;
 
 /// signSGD / Signum.
@@ -67,21 +67,11 @@ impl Optimizer for SignSgd {
     }
 
     fn state(&self) -> Vec<(String, Tensor)> {
-        self.buffers
-            .iter()
-            .enumerate()
-            .map(|(i, b)| (format!("signsgd.momentum.{i}"), b.shallow_clone()))
-            .collect()
+        named_list("signsgd.momentum", &self.buffers)
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
-        let n = state
-            .keys()
-            .filter(|k| k.starts_with("signsgd.momentum."))
-            .count();
-        self.buffers = (0..n)
-            .map(|i| take(state, &format!("signsgd.momentum.{i}")))
-            .collect::<Result<_>>()?;
+        self.buffers = take_list(state, "signsgd.momentum")?;
         Ok(())
     }
 }
