@@ -17,7 +17,7 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
     let fx = Fixture::new("");
     let cfg = RunConfig::load(&fx.config, &[]).unwrap();
     let tasks = load_tasks(&cfg.data).unwrap();
-    let heads = mtlscope::train::trainer::heads(&tasks);
+    let heads = mtlscope::data::heads(&tasks);
     tch::manual_seed(3);
     let net = MultiTaskNet::new(&ModelConfig::default(), &heads, [1, 28, 28], Device::Cpu).unwrap();
     let before: Vec<Tensor> = net.params().iter().map(|p| p.detach().copy()).collect();

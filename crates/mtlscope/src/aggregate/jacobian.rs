@@ -100,25 +100,11 @@ mod tests {
     /// spatial features and one task of every kind; the Gramian is JJᵀ either way.
     #[test]
     fn shared_inputs_match_separate_forwards() {
-        let cfg = crate::config::DataConfig {
-            dataset: "synthetic_scenes".into(),
-            tasks: ["shape", "large", "area", "segment", "depth", "normal"]
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-            ..Default::default()
-        };
-        let tasks = crate::data::load_tasks(&cfg).unwrap();
-        let heads: Vec<crate::model::TaskHead> = tasks
-            .iter()
-            .map(|t| (t.name.clone(), t.kind.clone()))
-            .collect();
-        let mcfg = ModelConfig {
-            encoder: "convnet_dense".into(),
-            channels: vec![4, 8],
-            ..Default::default()
-        };
-        let net = MultiTaskNet::seeded(2, &mcfg, &heads, [3, 16, 16], Device::Cpu).unwrap();
+        let (tasks, net) = crate::data::synthetic_scenes::tasks_and_net(
+            &["shape", "large", "area", "segment", "depth", "normal"],
+            &[4, 8],
+            2,
+        );
         let idx = Tensor::arange(6, (Kind::Int64, Device::Cpu));
         let x = tasks[0]
             .inputs

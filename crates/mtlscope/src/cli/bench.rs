@@ -321,7 +321,7 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
             TaskData::new(&format!("task{i}"), spec, split(n), split(1), split(1))
         })
         .collect::<Result<_>>()?;
-    let heads = mtlscope::train::trainer::heads(&tasks);
+    let heads = mtlscope::data::heads(&tasks);
     let model = ModelConfig::default();
     let net = MultiTaskNet::new(&model, &heads, [1, 28, 28], device)?;
     let mut set = ProbeSet::new(&cfg, &net, &tasks, device)?;

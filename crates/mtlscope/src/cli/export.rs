@@ -212,7 +212,7 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
             );
         }
     }
-    let heads = mtlscope::train::trainer::heads(&tasks);
+    let heads = mtlscope::data::heads(&tasks);
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, Device::Cpu)?;
     let params = net.named_params();
     write_st(&params, &out.join("init.safetensors"))?;

@@ -190,6 +190,14 @@ pub fn check_config(cfg: &DataConfig) -> Result<()> {
     Ok(())
 }
 
+/// Each task's name and kind, as [`crate::model::MultiTaskNet`] takes them.
+pub fn heads(tasks: &[TaskData]) -> Vec<crate::model::TaskHead> {
+    tasks
+        .iter()
+        .map(|t| (t.name.clone(), t.kind.clone()))
+        .collect()
+}
+
 /// Whether the tasks share their inputs (every task labels the same examples: one tensor of
 /// training inputs, not K copies). Shared-input datasets build each task's splits from
 /// shallow clones of one input tensor per split.

@@ -239,6 +239,33 @@ impl Dataset for SyntheticScenes {
     }
 }
 
+/// For tests elsewhere in the crate: the named tasks and a `convnet_dense` network of block
+/// widths `channels` on them, initialised from `seed`.
+#[cfg(test)]
+pub(crate) fn tasks_and_net(
+    tasks: &[&str],
+    channels: &[i64],
+    seed: u64,
+) -> (Vec<TaskData>, crate::model::MultiTaskNet) {
+    let cfg = DataConfig {
+        dataset: "synthetic_scenes".into(),
+        tasks: tasks.iter().map(|t| t.to_string()).collect(),
+        ..DataConfig::default()
+    };
+    let tasks = super::load_tasks(&cfg).unwrap();
+    let model = crate::config::ModelConfig {
+        encoder: "convnet_dense".into(),
+        channels: channels.to_vec(),
+        ..Default::default()
+    };
+    let heads = super::heads(&tasks);
+    let side = SIDE as i64;
+    let net =
+        crate::model::MultiTaskNet::seeded(seed, &model, &heads, [3, side, side], tch::Device::Cpu)
+            .unwrap();
+    (tasks, net)
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;

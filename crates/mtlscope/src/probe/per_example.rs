@@ -420,22 +420,8 @@ mod tests {
     /// loop of separate forward/backward passes per group (each group's mean image loss).
     #[test]
     fn autograd_path_matches_a_brute_force_loop_with_batch_norm() {
-        let cfg = crate::config::DataConfig {
-            dataset: "synthetic_scenes".into(),
-            tasks: vec!["segment".into(), "area".into()],
-            ..Default::default()
-        };
-        let tasks = crate::data::load_tasks(&cfg).unwrap();
-        let heads: Vec<crate::model::TaskHead> = tasks
-            .iter()
-            .map(|t| (t.name.clone(), t.kind.clone()))
-            .collect();
-        let mcfg = ModelConfig {
-            encoder: "convnet_dense".into(),
-            channels: vec![4, 6],
-            ..Default::default()
-        };
-        let net = MultiTaskNet::seeded(3, &mcfg, &heads, [3, 16, 16], Device::Cpu).unwrap();
+        let (tasks, net) =
+            crate::data::synthetic_scenes::tasks_and_net(&["segment", "area"], &[4, 6], 3);
         // Move the running statistics off their initial values, as training would.
         let _ = net.forward(
             0,

@@ -111,28 +111,16 @@ fn evaluate_shared(net: &MultiTaskNet, tasks: &[TaskData], chunk: usize) -> Vec<
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::config::{DataConfig, ModelConfig};
 
     /// On shared inputs one encoder pass per chunk gives every task's metrics exactly as a
     /// pass per task does.
     #[test]
     fn shared_evaluation_equals_per_task_evaluation() {
-        let cfg = DataConfig {
-            dataset: "synthetic_scenes".into(),
-            tasks: ["shape", "area", "segment", "normal"]
-                .iter()
-                .map(|t| t.to_string())
-                .collect(),
-            ..Default::default()
-        };
-        let tasks = crate::data::load_tasks(&cfg).unwrap();
-        let model = ModelConfig {
-            encoder: "convnet_dense".into(),
-            channels: vec![4, 8],
-            ..Default::default()
-        };
-        let heads = crate::train::trainer::heads(&tasks);
-        let net = MultiTaskNet::seeded(1, &model, &heads, [3, 16, 16], tch::Device::Cpu).unwrap();
+        let (tasks, net) = crate::data::synthetic_scenes::tasks_and_net(
+            &["shape", "area", "segment", "normal"],
+            &[4, 8],
+            1,
+        );
         let rows = evaluate(&net, &tasks, 25);
         assert_eq!(rows.len(), 4 * 3);
         for r in &rows {

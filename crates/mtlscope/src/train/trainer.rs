@@ -90,7 +90,13 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     // Data first: a bad dataset stops before anything is written.
     let tasks = crate::data::to_device(load_tasks(&cfg.data)?, device);
     let input = crate::data::input_shape(&tasks)?;
-    let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads(&tasks), input, device)?;
+    let net = MultiTaskNet::seeded(
+        cfg.train.seed,
+        &cfg.model,
+        &crate::data::heads(&tasks),
+        input,
+        device,
+    )?;
     let names: Vec<String> = tasks.iter().map(|t| t.name.clone()).collect();
     let sizes: Vec<usize> = tasks.iter().map(|t| t.train.len()).collect();
     let shared_inputs = crate::data::shares_inputs(&tasks);
@@ -233,14 +239,6 @@ fn augment(
             b.y = aug.targets(&b.y, &draw, t.kind.spatial_target());
         }
     }
-}
-
-/// Each task's name and kind, as [`MultiTaskNet`] takes them.
-pub fn heads(tasks: &[TaskData]) -> Vec<crate::model::TaskHead> {
-    tasks
-        .iter()
-        .map(|t| (t.name.clone(), t.kind.clone()))
-        .collect()
 }
 
 /// Restores parameters and buffers (batch-norm statistics) from a checkpoint.
