@@ -15,8 +15,8 @@
 //! This needs the layers, which [`crate::model::Encoder`] hides, so [`Tape`] re-runs the
 //! encoders of `model/` functionally on the net's own parameter tensors (by name). A test
 //! checks its logits against [`MultiTaskNet::forward`] and its gradients against autograd for
-//! every encoder it knows ([`Arch`]); [`Tape::new`] refuses any other encoder, and any task
-//! kind but `multiclass`, by name.
+//! every encoder it knows ([`Arch`]). Other encoders and task kinds take the general path,
+//! [`autograd_group_grads`] (tested to agree with the tape where both apply).
 
 use anyhow::{bail, Context, Result};
 use std::collections::HashMap;
@@ -144,23 +144,15 @@ impl Tape {
             && (0..net.tasks().len()).all(|k| net.kind(k).name() == "multiclass")
     }
 
-    /// The tape of `net`; an error names the encoder or task kind it cannot re-run.
+    /// The tape of `net`; an error unless [`Tape::supports`] it.
     pub fn new(net: &MultiTaskNet) -> Result<Self> {
-        let Some(kind) = Arch::of(net.encoder_name()) else {
-            bail!(
-                "probes.which: the per-example probes (fim_trace, coherence, conflict) support the encoders lenet and mlp so far, not `{}`; run sharpness only",
+        let kind = match Arch::of(net.encoder_name()) {
+            Some(kind) if Self::supports(net) => kind,
+            _ => bail!(
+                "the layer-wise tape re-runs lenet and mlp networks with multiclass tasks only, not this `{}` network; use autograd_group_grads",
                 net.encoder_name()
-            );
+            ),
         };
-        for k in 0..net.tasks().len() {
-            if net.kind(k).name() != "multiclass" {
-                bail!(
-                    "probes.which: the per-example probes (fim_trace, coherence, conflict) support multiclass tasks so far; task `{}` is {}; run sharpness only",
-                    net.tasks()[k],
-                    net.kind(k).name()
-                );
-            }
-        }
         let named: Vec<(String, Tensor)> = net.named_params();
         let params: HashMap<String, Tensor> = named
             .iter()
@@ -307,20 +299,35 @@ pub fn autograd_group_grads(
     s: i64,
     shared_only: bool,
 ) -> Tensor {
-    let n = x.size()[0];
-    let g = n / s;
+    output_group_grads(net, k, &net.forward(k, x, false), y, s, shared_only, false)
+}
+
+/// [`autograd_group_grads`] from task `k`'s output `out` (with its graph) already computed,
+/// so that several label sets (the Fisher trace's draws) share one forward pass; `keep`
+/// keeps the graph after the last group for the next call.
+pub fn output_group_grads(
+    net: &MultiTaskNet,
+    k: usize,
+    out: &Tensor,
+    y: &Tensor,
+    s: i64,
+    shared_only: bool,
+    keep: bool,
+) -> Tensor {
+    let g = out.size()[0] / s;
     let mut params = net.shared_params();
     if !shared_only {
         params.extend(net.head_params(k));
     }
-    let per = net.per_example_loss(k, &net.forward(k, x, false), y);
+    let per = net.per_example_loss(k, out, y);
     let group_loss = per
         .narrow(0, 0, g * s)
         .view([g, s])
         .mean_dim(1, false, None::<Kind>);
     let rows: Vec<Tensor> = (0..g)
         .map(|i| {
-            let grads = Tensor::run_backward(&[group_loss.get(i)], &params, i + 1 < g, false);
+            let retain = keep || i + 1 < g;
+            let grads = Tensor::run_backward(&[group_loss.get(i)], &params, retain, false);
             crate::aggregate::jacobian::flatten(&grads)
         })
         .collect();
