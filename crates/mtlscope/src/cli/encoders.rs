@@ -25,7 +25,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
                     "name": e.name,
                     "about": e.about,
                     "output": e.output,
-                    "keys": e.keys.split(',').map(str::trim).filter(|k| !k.is_empty()).collect::<Vec<_>>(),
+                    "keys": e.keys,
                 })
             })
             .collect();
@@ -33,11 +33,11 @@ pub fn run(args: Args) -> Result<ExitCode> {
         return Ok(ExitCode::SUCCESS);
     }
     for e in ENCODERS {
-        let keys = if e.keys.is_empty() {
-            String::new()
-        } else {
-            format!("; reads model.{}", e.keys)
-        };
+        let keys: String = e
+            .keys
+            .iter()
+            .map(|k| format!("; reads model.{k}"))
+            .collect();
         println!("{} ({} output{keys}): {}", e.name, e.output, e.about);
     }
     Ok(ExitCode::SUCCESS)

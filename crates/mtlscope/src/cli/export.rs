@@ -203,15 +203,18 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
     // Initial weights, seeded as the trainer seeds them.
     let shape = tasks[0].train.x.size();
     let input = [shape[1], shape[2], shape[3]];
-    for t in &tasks {
-        if !matches!(t.spec, mtlscope::task::TaskSpec::Multiclass(_)) {
-            bail!(
+    // The PyTorch reference builds linear classifiers: multiclass tasks only.
+    let classes: Vec<i64> = tasks
+        .iter()
+        .map(|t| match &t.spec {
+            mtlscope::task::TaskSpec::Multiclass(m) => Ok(m.classes),
+            other => Err(anyhow::anyhow!(
                 "export: task `{}` is {}; the PyTorch reference takes multiclass tasks",
                 t.name,
-                t.spec.kind_name()
-            );
-        }
-    }
+                other.kind_name()
+            )),
+        })
+        .collect::<Result<_>>()?;
     let heads = mtlscope::data::heads(&tasks);
     let net = MultiTaskNet::seeded(cfg.train.seed, &cfg.model, &heads, input, Device::Cpu)?;
     let params = net.named_params();
@@ -244,9 +247,9 @@ pub fn export(cfg: &RunConfig, out: &Path, steps: Option<usize>) -> Result<Strin
             "definition": "x = (float32(pixel) / 255 - mean) / std, mean and std over every pixel \
                            (scaled to [0, 1]) of the training-file rows in the pool, in f64",
         },
-        "tasks": tasks.iter().zip(&batch_sizes).map(|(t, b)| json!({
+        "tasks": tasks.iter().zip(&batch_sizes).zip(&classes).map(|((t, b), c)| json!({
             "name": t.name,
-            "classes": multiclass_classes(t),
+            "classes": c,
             "train": t.train.len(),
             "val": t.val.len(),
             "test": t.test.len(),
@@ -328,12 +331,4 @@ fn check_task(
         }
     }
     Ok(())
-}
-
-/// The class count of a multiclass task (checked before the manifest is written).
-fn multiclass_classes(t: &TaskData) -> i64 {
-    match &t.spec {
-        mtlscope::task::TaskSpec::Multiclass(m) => m.classes,
-        _ => 0,
-    }
 }

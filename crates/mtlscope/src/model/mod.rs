@@ -47,7 +47,7 @@ pub struct EncoderInfo {
     /// `vector` or `spatial` (what the heads receive).
     pub output: &'static str,
     /// The `[model]` keys it reads besides `encoder`.
-    pub keys: &'static str,
+    pub keys: &'static [&'static str],
     /// Builds it under a path for inputs `[C, H, W]`.
     pub build: BuildEncoder,
 }
@@ -58,14 +58,14 @@ pub static ENCODERS: &[EncoderInfo] = &[
         name: "lenet",
         about: "LeNet-5: conv6-pool-conv16-pool-fc120-fc84, ReLU (Mueller et al. 2025, App. B.1)",
         output: "vector",
-        keys: "",
+        keys: &[],
         build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, input)?)),
     },
     EncoderInfo {
         name: "mlp",
         about: "fully connected ReLU layers of widths model.hidden",
         output: "vector",
-        keys: "hidden",
+        keys: &["hidden"],
         build: |cfg, p, input| {
             if cfg.hidden.is_empty() {
                 bail!("model.hidden: the mlp encoder needs at least one hidden width");
@@ -77,14 +77,14 @@ pub static ENCODERS: &[EncoderInfo] = &[
         name: "convnet",
         about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), global average pool",
         output: "vector",
-        keys: "channels",
+        keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, false)?)),
     },
     EncoderInfo {
         name: "convnet_dense",
         about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), feature map for dense heads",
         output: "spatial",
-        keys: "channels",
+        keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, true)?)),
     },
 ];
