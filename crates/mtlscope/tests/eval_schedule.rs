@@ -4,30 +4,13 @@
 
 mod common;
 
-use common::Fixture;
+use common::{run_options as options, Fixture};
 use mtlscope::config::RunConfig;
 use mtlscope::train::run_files::read_run_info;
 use mtlscope::train::schedule::Schedule;
 use mtlscope::train::store::Status;
-use mtlscope::train::{train, RunOptions};
+use mtlscope::train::train;
 use std::collections::BTreeSet;
-use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
-fn options(cfg: &Path, out: &Path, ov: &[&str], resume: bool, stop: Option<usize>) -> RunOptions {
-    let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
-    RunOptions {
-        config: RunConfig::load(cfg, &ov).unwrap(),
-        out: out.to_path_buf(),
-        resume,
-        device: tch::Device::Cpu,
-        progress_bar: false,
-        verbose: false,
-        interrupt: Arc::new(AtomicBool::new(false)),
-        stop_after: stop,
-    }
-}
 
 fn steps_of(csv: &str) -> BTreeSet<usize> {
     csv.lines()

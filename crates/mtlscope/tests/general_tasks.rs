@@ -2,32 +2,22 @@
 //! (`synthetic_scenes`) on a batch-norm encoder with spatial features trains, evaluates every
 //! metric, probes, checkpoints its batch-norm statistics and resumes exactly.
 
+mod common;
+
 use mtlscope::config::RunConfig;
 use mtlscope::train::run_files::read_run_info as read_info;
 use mtlscope::train::store::Status;
 use mtlscope::train::{train, RunOptions};
 use std::collections::BTreeSet;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
 
 const CONFIG: &str = "../../configs/synthetic_scenes/mtl.toml";
 
 fn options(out: &Path, overrides: &[&str], resume: bool, stop_after: Option<usize>) -> RunOptions {
-    let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
     // One libtorch thread: the test harness runs tests side by side on few cores, where
     // OpenMP threads spin-waiting on a busy core cost 10x (measured: 22 s vs 1.4 s a run).
     tch::set_num_threads(1);
-    RunOptions {
-        config: RunConfig::load(Path::new(CONFIG), &ov).unwrap(),
-        out: out.to_path_buf(),
-        resume,
-        device: tch::Device::Cpu,
-        progress_bar: false,
-        verbose: false,
-        interrupt: Arc::new(AtomicBool::new(false)),
-        stop_after,
-    }
+    common::run_options(Path::new(CONFIG), out, overrides, resume, stop_after)
 }
 
 /// `(task, split, metric) -> values over the evaluations` from a long-form trajectory.

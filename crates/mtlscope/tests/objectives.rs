@@ -10,24 +10,14 @@ use mtlscope::model::MultiTaskNet;
 use mtlscope::train::objective::weighting::{self, Ctx};
 use mtlscope::train::objective::{self, Batch};
 use mtlscope::train::store::Status;
-use mtlscope::train::{train, RunOptions};
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
+use mtlscope::train::train;
 use tch::{Device, Kind, Tensor};
 
 fn run(fx: &Fixture, name: &str, ov: &[&str], resume: bool, stop_after: Option<usize>) -> String {
-    let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
     let out = fx.out(name);
-    let o = train(RunOptions {
-        config: RunConfig::load(&fx.config, &ov).unwrap(),
-        out: out.clone(),
-        resume,
-        device: Device::Cpu,
-        progress_bar: false,
-        verbose: false,
-        interrupt: Arc::new(AtomicBool::new(false)),
-        stop_after,
-    })
+    let o = train(common::run_options(
+        &fx.config, &out, ov, resume, stop_after,
+    ))
     .unwrap();
     assert_ne!(o.status, Status::Diverged, "{name}: {}", o.message);
     std::fs::read_to_string(out.join("trajectory.csv")).unwrap()

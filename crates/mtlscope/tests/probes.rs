@@ -3,14 +3,10 @@
 
 mod common;
 
-use common::Fixture;
-use mtlscope::config::RunConfig;
+use common::{run_options as options, Fixture};
 use mtlscope::train::store::Status;
-use mtlscope::train::{train, RunOptions};
+use mtlscope::train::train;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-use tch::Device;
 
 /// Small but complete probe settings: every probe, a 64-example subset, 3 ascent steps.
 const SMALL: [&str; 6] = [
@@ -21,20 +17,6 @@ const SMALL: [&str; 6] = [
     "probes.conflict_batch=16",
     "probes.conflict_samples=8",
 ];
-
-fn options(cfg: &Path, out: &Path, ov: &[&str], resume: bool, stop: Option<usize>) -> RunOptions {
-    let ov: Vec<String> = ov.iter().map(|s| s.to_string()).collect();
-    RunOptions {
-        config: RunConfig::load(cfg, &ov).unwrap(),
-        out: out.to_path_buf(),
-        resume,
-        device: Device::Cpu,
-        progress_bar: false,
-        verbose: false,
-        interrupt: Arc::new(AtomicBool::new(false)),
-        stop_after: stop,
-    }
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()

@@ -3,34 +3,12 @@
 
 mod common;
 
-use common::{mtlscope, Fixture};
+use common::{mtlscope, run_options as options, Fixture};
 use mtlscope::config::RunConfig;
 use mtlscope::train::run_files::{read_run_info, read_trajectory, Split};
 use mtlscope::train::store::Status;
-use mtlscope::train::{train, RunOptions};
+use mtlscope::train::train;
 use std::path::Path;
-use std::sync::atomic::AtomicBool;
-use std::sync::Arc;
-
-fn options(
-    cfg: &Path,
-    out: &Path,
-    overrides: &[&str],
-    resume: bool,
-    stop_after: Option<usize>,
-) -> RunOptions {
-    let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
-    RunOptions {
-        config: RunConfig::load(cfg, &ov).unwrap(),
-        out: out.to_path_buf(),
-        resume,
-        device: tch::Device::Cpu,
-        progress_bar: false,
-        verbose: false,
-        interrupt: Arc::new(AtomicBool::new(false)),
-        stop_after,
-    }
-}
 
 fn read(p: &Path) -> String {
     std::fs::read_to_string(p).unwrap()

@@ -1,8 +1,12 @@
 //! Helpers shared by the integration tests: small Fashion-MNIST-like IDX files and configs.
 #![allow(dead_code)]
 
+use mtlscope::config::RunConfig;
 use mtlscope::data::idx::encode_idx;
+use mtlscope::train::RunOptions;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::AtomicBool;
+use std::sync::Arc;
 
 /// Writes a learnable 10-class dataset in the Fashion-MNIST file layout (gzip like the Debian
 /// package): class c is a bright 6×6 square at a class-specific place on noise.
@@ -91,4 +95,26 @@ pub fn mtlscope(args: &[&str]) -> std::process::Output {
         )
         .output()
         .expect("running mtlscope")
+}
+
+/// Options of a CPU run of the config at `cfg` with `overrides` into `out`, quiet, optionally
+/// resuming or stopping after `stop_after` steps (as an interrupt would).
+pub fn run_options(
+    cfg: &Path,
+    out: &Path,
+    overrides: &[&str],
+    resume: bool,
+    stop_after: Option<usize>,
+) -> RunOptions {
+    let ov: Vec<String> = overrides.iter().map(|s| s.to_string()).collect();
+    RunOptions {
+        config: RunConfig::load(cfg, &ov).unwrap(),
+        out: out.to_path_buf(),
+        resume,
+        device: tch::Device::Cpu,
+        progress_bar: false,
+        verbose: false,
+        interrupt: Arc::new(AtomicBool::new(false)),
+        stop_after,
+    }
 }
