@@ -138,13 +138,12 @@ pub fn shared_batches(
     sampler: &mut Sampler,
     data: &[(&Tensor, &Tensor)],
     step: usize,
-    inputs: &crate::data::Inputs,
 ) -> Vec<Batch> {
     let Some((x, _)) = data.first() else {
         return Vec::new();
     };
     let idx = Tensor::from_slice(sampler.batch(step)).to_device(x.device());
-    let xb = inputs.prepare(&x.index_select(0, &idx));
+    let xb = x.index_select(0, &idx);
     data.iter()
         .map(|(_, y)| Batch {
             x: xb.shallow_clone(),

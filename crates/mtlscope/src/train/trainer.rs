@@ -263,6 +263,41 @@ pub fn load_params(net: &MultiTaskNet, state: &HashMap<String, Tensor>) -> Resul
 }
 
 impl Run {
+    /// The training batches of `step`: drawn by the samplers (one draw for shared inputs),
+    /// inputs converted to network inputs (once for shared inputs), then augmented.
+    fn batches_at(&mut self, step: usize) -> Vec<crate::data::Batch> {
+        let data: Vec<(&Tensor, &Tensor)> = self
+            .tasks
+            .iter()
+            .map(|t| (&t.train.x, &t.train.y))
+            .collect();
+        let mut out = if self.shared_inputs {
+            let mut b = shared_batches(&mut self.samplers[0], &data, step);
+            let x = self.tasks[0].inputs.prepare(&b[0].x);
+            for b in &mut b {
+                b.x = x.shallow_clone();
+            }
+            b
+        } else {
+            let mut b = batches(&mut self.samplers, &data, step);
+            for (b, t) in b.iter_mut().zip(&self.tasks) {
+                b.x = t.inputs.prepare(&b.x);
+            }
+            b
+        };
+        if let Some(aug) = &self.augment {
+            augment(
+                aug,
+                &mut out,
+                &self.tasks,
+                self.shared_inputs,
+                self.cfg.train.seed,
+                step,
+            );
+        }
+        out
+    }
+
     fn schedule(&self) -> super::schedule::Schedule {
         super::schedule::Schedule::new(&self.cfg.train, self.steps_per_epoch, self.total)
     }
@@ -465,30 +500,7 @@ impl Run {
                 let msg = format!("interrupted at step {step}; continue with --resume");
                 return self.finish(Status::Interrupted, step, msg);
             }
-            let data: Vec<(&Tensor, &Tensor)> = self
-                .tasks
-                .iter()
-                .map(|t| (&t.train.x, &t.train.y))
-                .collect();
-            let mut batches = if self.shared_inputs {
-                shared_batches(&mut self.samplers[0], &data, step, &self.tasks[0].inputs)
-            } else {
-                let mut b = batches(&mut self.samplers, &data, step);
-                for (b, t) in b.iter_mut().zip(&self.tasks) {
-                    b.x = t.inputs.prepare(&b.x);
-                }
-                b
-            };
-            if let Some(aug) = &self.augment {
-                augment(
-                    aug,
-                    &mut batches,
-                    &self.tasks,
-                    self.shared_inputs,
-                    self.cfg.train.seed,
-                    step,
-                );
-            }
+            let batches = self.batches_at(step);
             let epoch_after = self.epoch(step + 1);
             let diverged = |what: String| {
                 bar.abandon();
