@@ -115,19 +115,6 @@ impl TaskData {
         TaskInfo::new(&self.name, self.kind.as_ref())
     }
 
-    /// The same task with every split moved to `device`.
-    pub fn to(&self, device: Device) -> TaskData {
-        TaskData {
-            name: self.name.clone(),
-            spec: self.spec.clone(),
-            kind: self.kind.clone(),
-            inputs: self.inputs.clone(),
-            train: self.train.to(device),
-            val: self.val.to(device),
-            test: self.test.to(device),
-        }
-    }
-
     /// The split called `name` (`train`, `val`, `test`).
     pub fn split(&self, name: &str) -> &Split {
         match name {
