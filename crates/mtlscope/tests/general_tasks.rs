@@ -223,6 +223,18 @@ fn synthetic_scenes_experiment_reports_every_metric_and_delta_m() {
     let col = header.iter().position(|h| *h == "delta_m_pct").unwrap();
     let v: f64 = row.split(',').nth(col).unwrap().parse().unwrap();
     assert!(v.is_finite(), "{row}");
+    // Elich et al.'s Fig. 4 for the variant that measured it, and its table.
+    let figs = out.join("report").join("figures");
+    assert!(figs.join("elich_fig4_similarity_mtl_all.svg").exists());
+    assert!(!figs.join("elich_fig4_similarity_stl_shape.svg").exists());
+    let sim = std::fs::read_to_string(tables.join("similarity.csv")).unwrap();
+    assert!(
+        sim.lines()
+            .any(|l| l.contains(",inter_task,same_sample,magsim,")),
+        "{sim}"
+    );
+    let html = std::fs::read_to_string(out.join("report").join("index.html")).unwrap();
+    assert!(html.contains("Elich et al. 2024, Fig. 4") && html.contains("the very same example"));
 }
 
 /// Augmentation (flip and pad-crop of images and dense targets) is drawn per step: a resumed
@@ -262,4 +274,73 @@ fn augmented_runs_resume_exactly() {
     assert_ne!(read(&a), read(&c));
     let bad = RunConfig::from_toml_str("[train]\naugment = [\"rotate\"]", &[]).unwrap_err();
     assert!(format!("{bad:#}").contains("rotate"), "{bad:#}");
+}
+
+/// Elich et al.'s training-time similarity protocol (`probes.similarity_every`): one summary
+/// per epoch, pair, and measure, on same-sample inter-task pairs (shared inputs); measuring
+/// leaves the trajectory unchanged; a run interrupted mid-epoch writes the same summaries.
+#[test]
+fn similarity_is_summarised_per_epoch_and_resumes_exactly() {
+    let tmp = tempfile::tempdir().unwrap();
+    let (a, b, c) = (
+        tmp.path().join("a"),
+        tmp.path().join("b"),
+        tmp.path().join("c"),
+    );
+    let ov = [
+        "train.epochs=2",
+        "probes.which=[]",
+        "probes.similarity_every=3",
+        "probes.similarity_samples=4",
+        "probes.similarity_tasks=4",
+    ];
+    let done =
+        |o: mtlscope::train::RunOutcome| assert_eq!(o.status, Status::Completed, "{}", o.message);
+    done(train(options(&a, &ov, false, None)).unwrap());
+    let spe = read_info(&a).unwrap().steps_per_epoch;
+    assert!(spe > 3, "an epoch must hold several measured steps");
+    assert_eq!(
+        train(options(&b, &ov, false, Some(spe + spe / 2)))
+            .unwrap()
+            .status,
+        Status::Interrupted
+    );
+    done(train(options(&b, &ov, true, None)).unwrap());
+    done(train(options(&c, &ov[..2], false, None)).unwrap());
+
+    let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
+    assert_eq!(read(&a, "trajectory.csv"), read(&c, "trajectory.csv"));
+    assert_eq!(read(&a, "similarity.csv"), read(&b, "similarity.csv"));
+    let rows = mtlscope::train::run_files::read_similarity(&a).unwrap();
+    assert_eq!(rows.len(), 2 * 2 * 3, "{rows:?}");
+    // Measured steps of epoch 1: 0, 3, 6, ... below spe; 4 of the 6 tasks, 4 samples each.
+    let measured = spe.div_ceil(3) as u64;
+    for r in &rows {
+        let per_step = if r.pairs == "inter_task" {
+            6 * 4
+        } else {
+            4 * 6
+        };
+        assert!(r.epoch == 1 || r.epoch == 2);
+        if r.epoch == 1 {
+            assert_eq!(r.n, measured * per_step, "{r:?}");
+        }
+        let want = if r.pairs == "inter_task" {
+            "same_sample"
+        } else {
+            "same_task"
+        };
+        assert_eq!(r.pairing, want);
+        assert!(
+            r.p2_5 <= r.mean && r.mean <= r.p97_5 && r.std >= 0.0,
+            "{r:?}"
+        );
+        if r.measure != "cos" {
+            assert!((0.0..=1.0).contains(&r.mean), "{r:?}");
+        }
+    }
+    assert!(
+        read(&c, "similarity.csv").lines().count() == 1,
+        "header only when off"
+    );
 }

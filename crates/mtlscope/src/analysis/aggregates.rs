@@ -266,6 +266,7 @@ mod tests {
             objective: "umtg".into(),
             trajectory,
             probes: BTreeMap::new(),
+            similarity: Vec::new(),
         }
     }
 

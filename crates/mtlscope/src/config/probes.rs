@@ -48,6 +48,14 @@ pub struct ProbesConfig {
     /// Examples per task whose per-example gradients give the inter-task and inter-sample
     /// similarity statistics (Elich et al. §5).
     pub conflict_samples: usize,
+    /// Elich et al.'s training-time protocol (§4.2, App. A3.2; `probe::similarity`): measure
+    /// inter-task and inter-sample gradient similarity on every N-th training step's batches
+    /// and summarise per epoch in `similarity.csv`. 0 (the default) is off; Elich use 5.
+    pub similarity_every: usize,
+    /// Examples drawn from each measured step's batch (Elich: 8).
+    pub similarity_samples: usize,
+    /// Tasks drawn at each measured step when there are more (Elich: 8).
+    pub similarity_tasks: usize,
 }
 
 impl Default for ProbesConfig {
@@ -70,6 +78,9 @@ impl Default for ProbesConfig {
             conflict_batch: 128,
             conflict_batches: 16,
             conflict_samples: 128,
+            similarity_every: 0,
+            similarity_samples: 8,
+            similarity_tasks: 8,
         }
     }
 }
@@ -118,6 +129,15 @@ impl ProbesConfig {
                 self.conflict_samples
             );
         }
+        if self.similarity_samples < 2 {
+            bail!(
+                "probes.similarity_samples must be >= 2 (inter-sample pairs need two examples), got {}",
+                self.similarity_samples
+            );
+        }
+        if self.similarity_tasks == 0 {
+            bail!("probes.similarity_tasks must be >= 1, got 0");
+        }
         for (key, v) in [
             ("sharpness_rho", self.sharpness_rho),
             ("sharpness_step_size", self.sharpness_step_size),
@@ -160,6 +180,8 @@ mod tests {
             "{e}"
         );
         assert!(err("probes.sharpness_iters=3").contains("probes.sharpness_iters"));
+        assert!(err("probes.similarity_samples=1").contains("probes.similarity_samples"));
+        assert!(err("probes.similarity_tasks=0").contains("probes.similarity_tasks"));
     }
 
     #[test]

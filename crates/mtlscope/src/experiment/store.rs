@@ -72,6 +72,9 @@ pub struct RunData {
     pub trajectory: BTreeMap<SeriesKey, Vec<EvalPoint>>,
     /// (task, probe) → (step, value) sorted by step.
     pub probes: BTreeMap<(String, String), Vec<(u64, f64)>>,
+    /// `similarity.csv`: Elich et al.'s per-epoch gradient-similarity summaries (empty when
+    /// the run did not measure them).
+    pub similarity: Vec<run_files::SimilaritySummary>,
 }
 
 impl RunData {
@@ -385,5 +388,6 @@ pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
         objective,
         trajectory,
         probes,
+        similarity: run_files::read_similarity(dir)?,
     })
 }

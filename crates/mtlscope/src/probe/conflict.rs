@@ -269,7 +269,8 @@ impl PairStats {
         self.ratio.push(neg / p);
     }
 
-    fn extend(&mut self, o: Self) {
+    /// Appends the pairs of `o`.
+    pub fn extend(&mut self, o: Self) {
         self.cos.extend(o.cos);
         self.magsim.extend(o.magsim);
         self.ratio.extend(o.ratio);

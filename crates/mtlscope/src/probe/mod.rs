@@ -9,6 +9,10 @@
 //! | `coherence` | [`grad_covariance`] | trace of the per-example gradient covariance (McCandlish et al. 2018) |
 //! | `conflict` | [`conflict`] | cosine to the UMTG (Mueller et al. Eq. 6); inter-task / inter-sample similarity (Elich et al. §5) |
 //!
+//! [`similarity`] is not an evaluation-point probe: it is Elich et al.'s training-time protocol
+//! (the same pair statistics on every N-th training batch, summarised per epoch), switched on
+//! by `probes.similarity_every`.
+//!
 //! Every probe works on a fixed subset S_k of each task's training set, drawn once from
 //! `probes.seed` (never `train.seed`); everything random inside a probe (batch orders, sampled
 //! labels) is a function of (`probes.seed`, evaluation index), drawn with a Rust RNG, so
@@ -20,6 +24,7 @@ pub mod fisher_trace;
 pub mod grad_covariance;
 pub mod per_example;
 pub mod sharpness;
+pub mod similarity;
 
 use anyhow::Result;
 use rand::seq::SliceRandom;

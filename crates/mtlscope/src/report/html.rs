@@ -506,6 +506,14 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         h.push_str("</table>\n");
     }
 
+    if !figs("elich4").is_empty() {
+        h.push_str("<h2>8. Inter-task vs inter-sample gradient similarity (Elich et al. 2024, Fig. 4)</h2>\n");
+        h.push_str("<p>Elich et al. ask whether gradients of different tasks on one example differ more than gradients of one task on different examples. Their finding to compare with: the spread of the cosine and the share of conflicting parameters are similar for both kinds of pair, while the magnitude similarity is consistently lower between tasks than between samples.</p>\n");
+        for f in figs("elich4") {
+            figure_html(&mut h, f);
+        }
+    }
+
     if !res.data.excluded.is_empty() {
         h.push_str(
             "<h2>Runs not used</h2><table><tr><th>run</th><th>status</th><th>message</th></tr>\n",

@@ -247,6 +247,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
         ),
         ("fig4", plots::smto::figures(&groups, &smto, &figs_dir)?),
         ("fig7", plots::pareto::figures(&pareto, &figs_dir)?),
+        ("elich4", plots::similarity::figures(&groups, &figs_dir)?),
     ];
 
     let res = Results {
@@ -579,6 +580,33 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
                     ])?;
                 }
             }
+        }
+    }
+    w.flush()?;
+
+    // similarity.csv: every run's Elich et al. summaries, one row per epoch, pairs and measure.
+    let mut w = csv_writer(&dir.join("similarity.csv"))?;
+    w.write_record([
+        "run_id", "variant", "seed", "grid", "epoch", "pairs", "pairing", "measure", "n", "mean",
+        "std", "p2.5", "p97.5",
+    ])?;
+    for r in &data.runs {
+        for s in &r.similarity {
+            w.write_record([
+                r.id.clone(),
+                r.variant.clone(),
+                r.seed.to_string(),
+                r.grid_tag.clone(),
+                s.epoch.to_string(),
+                s.pairs.clone(),
+                s.pairing.clone(),
+                s.measure.clone(),
+                s.n.to_string(),
+                f(s.mean),
+                f(s.std),
+                f(s.p2_5),
+                f(s.p97_5),
+            ])?;
         }
     }
     w.flush()?;

@@ -1,6 +1,6 @@
 //! Reading a run directory back (docs/run-format.md): the one typed reader of the files
 //! [`super::store`] writes. `experiment::store`, the analyses, the report and the runners read
-//! `run.json`, `trajectory.csv`, `probes.csv` and `steps.csv` only through here, against the
+//! `run.json`, `trajectory.csv`, `probes.csv`, `steps.csv` and `similarity.csv` only through here, against the
 //! headers and the [`RunInfo`] type the writer uses, so the two cannot drift apart.
 //!
 //! Run format 2 ([`FORMAT_VERSION`], issue #12) is read as written. Format 1 (no
@@ -98,6 +98,32 @@ pub struct StepRow {
     pub task: String,
     /// Value.
     pub value: f64,
+}
+
+/// One row of `similarity.csv`: Elich et al.'s per-epoch summary of one kind of gradient pair
+/// and one measure ([`crate::probe::similarity`]).
+#[derive(Debug, Clone, PartialEq, Deserialize)]
+pub struct SimilaritySummary {
+    /// The epoch (1-based) summarised.
+    pub epoch: u64,
+    /// `inter_task` or `inter_sample`.
+    pub pairs: String,
+    /// `same_sample`, `same_position` or `same_task`.
+    pub pairing: String,
+    /// `cos`, `magsim` or `conflict_ratio`.
+    pub measure: String,
+    /// Pair values summarised.
+    pub n: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// Their population standard deviation.
+    pub std: f64,
+    /// 2.5th percentile.
+    #[serde(rename = "p2.5")]
+    pub p2_5: f64,
+    /// 97.5th percentile.
+    #[serde(rename = "p97.5")]
+    pub p97_5: f64,
 }
 
 /// A run file that does not have the format this build reads; each variant names the file.
@@ -392,6 +418,12 @@ pub fn read_probes(dir: &Path) -> Result<Vec<ProbeRow>> {
 /// Rows of `steps.csv` in file order (none when absent).
 pub fn read_steps(dir: &Path) -> Result<Vec<StepRow>> {
     read_rows(dir, CSVS[2].0)
+}
+
+/// Rows of `similarity.csv` in file order (none when absent: measurement off, or a run written
+/// before the file existed).
+pub fn read_similarity(dir: &Path) -> Result<Vec<SimilaritySummary>> {
+    read_rows(dir, CSVS[3].0)
 }
 
 /// The rows of the headed CSV `name` in `dir`, each deserialised as `T` (none when absent).

@@ -22,10 +22,11 @@ use tch::Tensor;
 pub const FORMAT_VERSION: u32 = 2;
 
 /// The long-form CSV files of a run and their headers.
-pub const CSVS: [(&str, &str); 3] = [
+pub const CSVS: [(&str, &str); 4] = [
     ("trajectory.csv", "epoch,step,task,split,metric,value"),
     ("probes.csv", "epoch,step,task,probe,value"),
     ("steps.csv", "step,quantity,task,value"),
+    ("similarity.csv", crate::probe::similarity::HEADER),
 ];
 
 /// A float as CSV text that pandas and polars read back to the same f64: the shortest
@@ -238,6 +239,8 @@ pub struct RunDir {
     pub probes: CsvLog,
     /// `steps.csv`.
     pub steps: CsvLog,
+    /// `similarity.csv` (header only unless `probes.similarity_every > 0`).
+    pub similarity: CsvLog,
     /// Ownership of the directory while this process writes it.
     _lock: RunLock,
 }
@@ -326,12 +329,13 @@ impl RunDir {
     }
 
     fn open(path: &Path, lock: RunLock) -> Result<Self> {
-        let [(t, th), (p, ph), (s, sh)] = CSVS;
+        let [(t, th), (p, ph), (s, sh), (g, gh)] = CSVS;
         Ok(Self {
             path: path.to_path_buf(),
             trajectory: CsvLog::open(path.join(t), th)?,
             probes: CsvLog::open(path.join(p), ph)?,
             steps: CsvLog::open(path.join(s), sh)?,
+            similarity: CsvLog::open(path.join(g), gh)?,
             _lock: lock,
         })
     }
@@ -342,6 +346,7 @@ impl RunDir {
         out.insert(CSVS[0].0.to_string(), self.trajectory.flush()?);
         out.insert(CSVS[1].0.to_string(), self.probes.flush()?);
         out.insert(CSVS[2].0.to_string(), self.steps.flush()?);
+        out.insert(CSVS[3].0.to_string(), self.similarity.flush()?);
         Ok(out)
     }
 

@@ -22,6 +22,7 @@ use super::store::{
 use crate::config::RunConfig;
 use crate::data::{load_tasks, TaskData};
 use crate::model::MultiTaskNet;
+use crate::probe::similarity::SimilarityTracker;
 use crate::probe::ProbeSet;
 
 /// How to run.
@@ -76,6 +77,8 @@ struct Run {
     dir: RunDir,
     info: RunInfo,
     probes: Option<ProbeSet>,
+    /// Elich et al.'s training-time gradient similarity (`probes.similarity_every`).
+    similarity: Option<SimilarityTracker>,
     steps_per_epoch: usize,
     total: usize,
 }
@@ -156,6 +159,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
     fault::hit("start", start);
     let augment = crate::data::augment::Augment::from_config(&cfg.train);
+    let cfg_probes = cfg.probes.clone();
     let mut run = Run {
         cfg,
         tasks,
@@ -168,12 +172,16 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         dir,
         info,
         probes,
+        similarity: SimilarityTracker::from_config(&cfg_probes, shared_inputs),
         steps_per_epoch,
         total,
     };
     if let Some(state) = &state {
         run.optimizer.load_state(&strip(state, "optim."))?;
         run.objective.load_state(&strip(state, "objective."))?;
+        if let Some(s) = &mut run.similarity {
+            s.load_state(&strip(state, "similarity."))?;
+        }
     }
     run.info.steps = start;
     run.info.wall_seconds = wall_before;
@@ -411,6 +419,13 @@ impl Run {
                 .into_iter()
                 .map(|(n, t)| (format!("objective.{n}"), t)),
         );
+        if let Some(s) = &self.similarity {
+            tensors.extend(
+                s.state()
+                    .into_iter()
+                    .map(|(n, t)| (format!("similarity.{n}"), t)),
+            );
+        }
         let config = self.cfg.to_toml();
         let meta = CheckpointMeta {
             step,
@@ -424,6 +439,28 @@ impl Run {
         self.info.steps = step;
         self.info.wall_seconds = wall;
         self.dir.write_info(&self.info)
+    }
+
+    /// Writes the similarity summary of `epoch` (1-based) once it ends.
+    fn write_similarity(&mut self, epoch: usize) -> Result<()> {
+        let Some(s) = &mut self.similarity else {
+            return Ok(());
+        };
+        for r in s.end_epoch(epoch) {
+            let [mean, std, lo, hi] = r.stats.map(fmt_float);
+            self.dir.similarity.row(&[
+                &epoch.to_string(),
+                r.pairs,
+                r.pairing,
+                r.measure,
+                &r.n.to_string(),
+                &mean,
+                &std,
+                &lo,
+                &hi,
+            ])?;
+        }
+        Ok(())
     }
 
     fn finish(&mut self, status: Status, step: usize, message: String) -> Result<RunOutcome> {
@@ -501,6 +538,9 @@ impl Run {
                 return self.finish(Status::Interrupted, step, msg);
             }
             let batches = self.batches_at(step);
+            if let Some(s) = self.similarity.as_mut().filter(|s| s.due(step)) {
+                s.measure(&self.net, &batches, step)?;
+            }
             let epoch_after = self.epoch(step + 1);
             let diverged = |what: String| {
                 bar.abandon();
@@ -565,6 +605,9 @@ impl Run {
             }
             step += 1;
             *at = step;
+            if step.is_multiple_of(self.steps_per_epoch) {
+                self.write_similarity(step / self.steps_per_epoch)?;
+            }
             fault::hit("step", step);
             bar.set_position(step as u64);
             if step.is_multiple_of(20) || step == self.total {

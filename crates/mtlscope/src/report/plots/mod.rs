@@ -8,6 +8,7 @@ pub mod conflict;
 pub mod generalization;
 pub mod pareto;
 pub mod probes;
+pub mod similarity;
 pub mod smto;
 
 use std::path::Path;
@@ -81,6 +82,8 @@ pub struct Series {
     pub scatter: bool,
     /// Marker size (0: no markers on lines).
     pub marker: u32,
+    /// A thin dashed line (percentile bounds), not a solid one.
+    pub dashed: bool,
 }
 
 impl Series {
@@ -98,6 +101,7 @@ impl Series {
             band,
             scatter: false,
             marker: 0,
+            dashed: false,
         }
     }
     /// Markers only.
@@ -114,6 +118,15 @@ impl Series {
             band: Vec::new(),
             scatter: true,
             marker: size,
+            dashed: false,
+        }
+    }
+
+    /// A thin dashed line without a band.
+    pub fn dashed(label: impl Into<String>, color: RGBColor, points: Vec<(f64, f64)>) -> Self {
+        Series {
+            dashed: true,
+            ..Series::line(label, color, points, Vec::new())
         }
     }
 }
@@ -524,6 +537,15 @@ pub fn draw_panel<DB: DrawingBackend>(area: &DrawingArea<DB, Shift>, p: &Panel) 
                 .map_err(pe)?;
             if !s.label.is_empty() {
                 ann.label(&s.label).legend(legend_dot);
+            }
+        } else if s.dashed {
+            let ann = chart
+                .draw_series(DashedLineSeries::new(pts.clone(), 4, 4, c.stroke_width(1)))
+                .map_err(pe)?;
+            if !s.label.is_empty() {
+                ann.label(&s.label).legend(move |(x, y): (i32, i32)| {
+                    PathElement::new(vec![(x, y), (x + 18, y)], c.stroke_width(1))
+                });
             }
         } else {
             let ann = chart
