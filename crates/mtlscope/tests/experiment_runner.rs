@@ -280,7 +280,7 @@ fn shipped_fashion_configs_expand() {
     );
     for id in [
         "sweep/stl_fashion1/lr0.001-bs128/seed101",
-        "sweep/gradnorm_noisy/lr0.0001-bs256/seed101",
+        "sweep/gradnorm_noisy/lr0.01-bs256/seed101",
         "mgda_noisy/<selected>/seed3",
     ] {
         assert!(out.contains(id), "{id}: {out}");

@@ -291,7 +291,7 @@ fn similarity_is_summarised_per_epoch_and_resumes_exactly() {
         "train.epochs=2",
         "probes.which=[]",
         "probes.similarity_every=3",
-        "probes.similarity_samples=4",
+        "probes.similarity_samples=3",
         "probes.similarity_tasks=4",
     ];
     let done =
@@ -313,13 +313,14 @@ fn similarity_is_summarised_per_epoch_and_resumes_exactly() {
     assert_eq!(read(&a, "similarity.csv"), read(&b, "similarity.csv"));
     let rows = mtlscope::train::run_files::read_similarity(&a).unwrap();
     assert_eq!(rows.len(), 2 * 2 * 3, "{rows:?}");
-    // Measured steps of epoch 1: 0, 3, 6, ... below spe; 4 of the 6 tasks, 4 samples each.
+    // Measured steps of epoch 1: 0, 3, 6, ... below spe; 4 of the 6 tasks, 3 samples each.
     let measured = spe.div_ceil(3) as u64;
     for r in &rows {
+        // Inter-task: C(4, 2) task pairs × 3 samples; inter-sample: 4 tasks × C(3, 2) pairs.
         let per_step = if r.pairs == "inter_task" {
-            6 * 4
+            6 * 3
         } else {
-            4 * 6
+            4 * 3
         };
         assert!(r.epoch == 1 || r.epoch == 2);
         if r.epoch == 1 {

@@ -29,7 +29,7 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
     };
     let mut set = ProbeSet::new(&pcfg, &net, &tasks, Device::Cpu).unwrap();
     tch::manual_seed(9);
-    let a = set.record(&net, 0).unwrap();
+    let a = set.record(&net, 0, false).unwrap();
     let after_probe = Tensor::randn([4], (Kind::Float, Device::Cpu));
     tch::manual_seed(9);
     let fresh = Tensor::randn([4], (Kind::Float, Device::Cpu));
@@ -38,8 +38,8 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
         assert!(p.equal(b), "parameter changed");
     }
     // Same evaluation index, same rows; another index reorders batches and labels.
-    assert_eq!(a, set.record(&net, 0).unwrap());
-    let c = set.record(&net, 1).unwrap();
+    assert_eq!(a, set.record(&net, 0, false).unwrap());
+    let c = set.record(&net, 1, false).unwrap();
     let fim = |rows: &[mtlscope::probe::ProbeRow]| {
         rows.iter().find(|r| r.probe == "fim_trace").unwrap().value
     };

@@ -125,3 +125,44 @@ fn resume_writes_the_same_probe_rows_and_every_thins_them() {
     );
     assert!(!full.contains("coherence") && full.contains("fim_trace_empirical"));
 }
+
+/// `probes.early_which`: between the `every`-th evaluations, the first epoch's evaluations run
+/// those probes only; later ones run none.
+#[test]
+fn early_probes_run_between_due_evaluations_of_the_first_epoch() {
+    let fx = Fixture::new("");
+    let cfg = mtlscope::config::RunConfig::load(&fx.config, &[]).unwrap();
+    let tasks = mtlscope::data::load_tasks(&cfg.data).unwrap();
+    let heads = mtlscope::data::heads(&tasks);
+    let net = mtlscope::model::MultiTaskNet::new(
+        &mtlscope::config::ModelConfig::default(),
+        &heads,
+        [1, 28, 28],
+        tch::Device::Cpu,
+    )
+    .unwrap();
+    let pcfg = mtlscope::config::ProbesConfig {
+        subset: 32,
+        every: 3,
+        which: vec!["sharpness".into(), "fim_trace".into()],
+        early_which: vec!["fim_trace".into()],
+        sharpness_steps: 1,
+        ..mtlscope::config::ProbesConfig::default()
+    };
+    let mut set = mtlscope::probe::ProbeSet::new(&pcfg, &net, &tasks, tch::Device::Cpu).unwrap();
+    let probes = |rows: Vec<mtlscope::probe::ProbeRow>| {
+        let mut p: Vec<String> = rows.into_iter().map(|r| r.probe).collect();
+        p.sort();
+        p.dedup();
+        p
+    };
+    assert_eq!(
+        probes(set.record(&net, 3, false).unwrap()),
+        ["fim_trace", "fim_trace_empirical", "sharpness"]
+    );
+    assert_eq!(
+        probes(set.record(&net, 1, true).unwrap()),
+        ["fim_trace", "fim_trace_empirical"]
+    );
+    assert!(set.record(&net, 1, false).unwrap().is_empty());
+}

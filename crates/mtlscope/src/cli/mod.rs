@@ -3,6 +3,7 @@
 
 pub mod aggregate;
 pub mod bench;
+pub mod data;
 pub mod datasets;
 pub mod encoders;
 pub mod experiment;
@@ -50,6 +51,8 @@ pub enum Command {
     Datasets(datasets::Args),
     /// List the encoders (`model.encoder`) with their output (vector or spatial) and keys.
     Encoders(encoders::Args),
+    /// Dataset copies: `data check NAME --dir DIR` validates one.
+    Data(data::Args),
 }
 
 impl Command {
@@ -67,6 +70,7 @@ impl Command {
             Command::Export(a) => export::run(a),
             Command::Datasets(a) => datasets::run(a),
             Command::Encoders(a) => encoders::run(a),
+            Command::Data(a) => data::run(a),
         }
     }
 }

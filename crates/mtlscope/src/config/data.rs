@@ -20,6 +20,11 @@ pub struct DataConfig {
     /// Caps every task's training set (quick runs); `None` = all of it.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub train_limit: Option<usize>,
+    /// Validation examples per task held out of the training set, for datasets whose
+    /// validation split is carved from train (`cifar100`: default 500); `None` = the dataset's
+    /// default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub val_size: Option<usize>,
 }
 
 impl Default for DataConfig {
@@ -30,6 +35,7 @@ impl Default for DataConfig {
             data_dir: None,
             split_seed: 0,
             train_limit: None,
+            val_size: None,
         }
     }
 }
@@ -48,6 +54,9 @@ impl DataConfig {
             if self.tasks[..i].contains(t) {
                 bail!("data.tasks: task `{t}` listed twice");
             }
+        }
+        if self.val_size == Some(0) {
+            bail!("data.val_size must be >= 1, got 0");
         }
         if self.train_limit == Some(0) {
             bail!("data.train_limit must be >= 1, got 0");

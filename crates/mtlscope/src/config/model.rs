@@ -11,6 +11,19 @@ pub struct ModelConfig {
     pub hidden: Vec<i64>,
     /// Block widths of the `convnet` encoders (ignored by the others).
     pub channels: Vec<i64>,
+    /// Stem of `resnet18`: `cifar` (3×3, no max-pool), `imagenet` (7×7 stride 2 + max-pool) or
+    /// `auto` (cifar for inputs of side <= 32). Written to a run's config only when not `auto`,
+    /// so configs (and resumable checkpoints) from before the key existed stay identical.
+    #[serde(skip_serializing_if = "is_auto")]
+    pub variant: String,
+    /// A local safetensors file to initialise the encoder from (keys: the encoder's variable
+    /// names without `encoder.`, e.g. torchvision's `resnet18` state dict); never downloaded.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub pretrained: Option<std::path::PathBuf>,
+}
+
+fn is_auto(v: &str) -> bool {
+    v == "auto"
 }
 
 impl Default for ModelConfig {
@@ -19,6 +32,8 @@ impl Default for ModelConfig {
             encoder: "lenet".into(),
             hidden: vec![256, 128],
             channels: vec![16, 32],
+            variant: "auto".into(),
+            pretrained: None,
         }
     }
 }
@@ -30,6 +45,17 @@ impl ModelConfig {
         }
         if let Some(w) = self.hidden.iter().find(|&&w| w < 1) {
             bail!("model.hidden: widths must be >= 1, got {w}");
+        }
+        if !["auto", "cifar", "imagenet"].contains(&self.variant.as_str()) {
+            bail!(
+                "model.variant: unknown ResNet stem `{}`; known: auto, cifar, imagenet",
+                self.variant
+            );
+        }
+        if let Some(p) = &self.pretrained {
+            if !p.is_file() {
+                bail!("model.pretrained: {} is not a file", p.display());
+            }
         }
         if let Some(w) = self.channels.iter().find(|&&w| w < 1) {
             bail!("model.channels: widths must be >= 1, got {w}");

@@ -22,6 +22,10 @@ pub struct ProbesConfig {
     pub subset: usize,
     /// Which probes run: any of `sharpness`, `fim_trace`, `coherence`, `conflict`.
     pub which: Vec<String>,
+    /// Probes (of `which`) that also run at every evaluation of the first epoch, between the
+    /// `every`-th ones: the early phase where App. B.4 compares the Fisher trace, which sparse
+    /// probing misses (e.g. `["fim_trace"]`). Empty by default.
+    pub early_which: Vec<String>,
     /// ρ, the radius of the perturbation ball.
     pub sharpness_rho: f64,
     /// |B| of the sharpness batches.
@@ -66,6 +70,7 @@ impl Default for ProbesConfig {
             seed: 0,
             subset: 2048,
             which: PROBE_NAMES.iter().map(|s| s.to_string()).collect(),
+            early_which: Vec::new(),
             sharpness_rho: 1e-3,
             sharpness_batch: 128,
             sharpness_steps: 20,
@@ -146,6 +151,14 @@ impl ProbesConfig {
                 bail!("probes.{key} must be > 0, got {v}");
             }
         }
+        for w in &self.early_which {
+            if !self.which.contains(w) {
+                bail!(
+                    "probes.early_which: `{w}` is not in probes.which ({})",
+                    self.which.join(", ")
+                );
+            }
+        }
         for w in &self.which {
             if !PROBE_NAMES.contains(&w.as_str()) {
                 bail!(
@@ -180,6 +193,7 @@ mod tests {
             "{e}"
         );
         assert!(err("probes.sharpness_iters=3").contains("probes.sharpness_iters"));
+        assert!(err("probes.early_which=[\"sharpnes\"]").contains("probes.early_which"));
         assert!(err("probes.similarity_samples=1").contains("probes.similarity_samples"));
         assert!(err("probes.similarity_tasks=0").contains("probes.similarity_tasks"));
     }

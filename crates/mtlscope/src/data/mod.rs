@@ -4,6 +4,7 @@
 //! tensors (inputs normalised, labels `i64`), so batches are index selections with no loader.
 
 pub mod augment;
+pub mod cifar100;
 pub mod fashion_mtl;
 pub mod idx;
 pub mod inputs;
@@ -143,8 +144,14 @@ pub trait Dataset: Sync {
 }
 
 /// The dataset registry.
-pub static DATASETS: &[&dyn Dataset] =
-    &[&fashion_mtl::FashionMtl, &synthetic_scenes::SyntheticScenes];
+pub static DATASETS: &[&dyn Dataset] = &[
+    &fashion_mtl::FashionMtl,
+    &cifar100::Cifar100,
+    &synthetic_scenes::SyntheticScenes,
+];
+
+/// Datasets whose validation split is carved from train by `data.val_size`.
+const TAKES_VAL_SIZE: [&str; 1] = ["cifar100"];
 
 /// The registered dataset called `name`, or an error listing the known ones.
 pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {
@@ -164,6 +171,13 @@ pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {
 /// Checks `cfg.dataset` and `cfg.tasks` against the registry, before anything is loaded.
 pub fn check_config(cfg: &DataConfig) -> Result<()> {
     let d = dataset(&cfg.dataset)?;
+    if cfg.val_size.is_some() && !TAKES_VAL_SIZE.contains(&d.name()) {
+        anyhow::bail!(
+            "data.val_size: {} has fixed splits; the key applies to {}",
+            d.name(),
+            TAKES_VAL_SIZE.join(", ")
+        );
+    }
     let known: Vec<String> = d.tasks().into_iter().map(|t| t.name).collect();
     for t in &cfg.tasks {
         if !known.contains(t) {

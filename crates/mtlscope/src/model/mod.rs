@@ -12,6 +12,8 @@
 pub mod convnet;
 pub mod lenet;
 pub mod mlp;
+pub mod pretrained;
+pub mod resnet;
 
 use anyhow::{bail, Result};
 use std::sync::Arc;
@@ -50,6 +52,9 @@ pub struct EncoderInfo {
     pub keys: &'static [&'static str],
     /// Builds it under a path for inputs `[C, H, W]`.
     pub build: BuildEncoder,
+    /// Keys of a `model.pretrained` file that are not part of the encoder (a prefix, or
+    /// `*suffix`): the source model's classifier and counters.
+    pub pretrained_ignore: &'static [&'static str],
 }
 
 /// The encoder registry.
@@ -60,6 +65,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         output: "vector",
         keys: &[],
         build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, input)?)),
+        pretrained_ignore: &[],
     },
     EncoderInfo {
         name: "mlp",
@@ -72,6 +78,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
             }
             Ok(Box::new(mlp::Mlp::new(p, input, &cfg.hidden)))
         },
+        pretrained_ignore: &[],
     },
     EncoderInfo {
         name: "convnet",
@@ -79,6 +86,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         output: "vector",
         keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, false)?)),
+        pretrained_ignore: &["*num_batches_tracked"],
     },
     EncoderInfo {
         name: "convnet_dense",
@@ -86,6 +94,15 @@ pub static ENCODERS: &[EncoderInfo] = &[
         output: "spatial",
         keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, true)?)),
+        pretrained_ignore: &["*num_batches_tracked"],
+    },
+    EncoderInfo {
+        name: "resnet18",
+        about: "ResNet-18 with batch norm, torchvision's without fc, 512-d pooled features (He et al. 2016; Mueller et al. App. A); model.variant cifar (3x3 stem, no max-pool) | imagenet | auto",
+        output: "vector",
+        keys: &["variant", "pretrained"],
+        build: |cfg, p, input| Ok(Box::new(resnet::ResNet18::new(p, input, &cfg.variant)?)),
+        pretrained_ignore: &["fc.", "*num_batches_tracked"],
     },
 ];
 
@@ -175,6 +192,14 @@ impl MultiTaskNet {
             .collect::<Result<Vec<_>>>()?;
         let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
         vars.sort_by(|a, b| a.0.cmp(&b.0));
+        if let Some(file) = &cfg.pretrained {
+            let enc: Vec<(String, Tensor)> = vars
+                .iter()
+                .filter(|(n, _)| n.starts_with("encoder."))
+                .map(|(n, t)| (n.clone(), t.shallow_clone()))
+                .collect();
+            pretrained::load(file, &enc, self::encoder(&cfg.encoder)?.pretrained_ignore)?;
+        }
         // Buffers (batch-norm running statistics) are the variables without gradients.
         let (params, buffers): (Vec<_>, Vec<_>) =
             vars.into_iter().partition(|(_, t)| t.requires_grad());

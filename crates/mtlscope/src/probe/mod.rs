@@ -155,6 +155,8 @@ pub trait Probe {
 /// The probes of a run and their subsets.
 pub struct ProbeSet {
     every: usize,
+    /// Names of the probes also run at every evaluation of the first epoch (`probes.early_which`).
+    early: Vec<String>,
     seed: u64,
     needs_tape: bool,
     subsets: Vec<Subset>,
@@ -212,6 +214,7 @@ impl ProbeSet {
         }
         Ok(Self {
             every: cfg.every,
+            early: cfg.early_which.clone(),
             seed: cfg.seed,
             needs_tape,
             subsets,
@@ -234,14 +237,22 @@ impl ProbeSet {
         eval_index.is_multiple_of(self.every)
     }
 
-    /// Runs every probe at evaluation `eval_index` (nothing when it is not due).
-    pub fn record(&mut self, net: &MultiTaskNet, eval_index: usize) -> Result<Vec<ProbeRow>> {
-        if !self.due(eval_index) {
-            return Ok(Vec::new());
-        }
+    /// Runs every probe at evaluation `eval_index` when it is due; at an evaluation of the
+    /// first epoch (`early`) that is not, runs the probes of `probes.early_which` only (the
+    /// early phase of App. B.4 is where the Fisher trace is compared, and one epoch holds the
+    /// log-spaced early evaluations).
+    pub fn record(
+        &mut self,
+        net: &MultiTaskNet,
+        eval_index: usize,
+        early: bool,
+    ) -> Result<Vec<ProbeRow>> {
+        let due = self.due(eval_index);
         let mut rows = Vec::new();
         for i in 0..self.probes.len() {
-            rows.extend(self.run_one(i, net, eval_index)?);
+            if due || (early && self.early.iter().any(|n| n == self.probes[i].name())) {
+                rows.extend(self.run_one(i, net, eval_index)?);
+            }
         }
         Ok(rows)
     }

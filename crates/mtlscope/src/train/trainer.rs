@@ -347,7 +347,8 @@ impl Run {
         // resumed run seeds its probes as the uninterrupted run did.
         let eval_index = self.schedule().index(step);
         if let Some(probes) = &mut self.probes {
-            for r in probes.record(&self.net, eval_index)? {
+            let early = step < self.steps_per_epoch;
+            for r in probes.record(&self.net, eval_index, early)? {
                 let task = r.task.map_or("", |k| self.tasks[k].name.as_str());
                 let value = fmt_float(r.value);
                 self.dir

@@ -1,0 +1,170 @@
+//! `model.pretrained`: initialise the encoder from a local safetensors file whose keys are the
+//! encoder's variable names without the `encoder.` prefix — e.g. torchvision's `resnet18` state
+//! dict, converted once with
+//! `python -c "import torch, torchvision, safetensors.torch as s; s.save_file(torchvision.models.resnet18(weights='IMAGENET1K_V1').state_dict(), 'resnet18.safetensors')"`
+//! on a machine that has the weights. Nothing is ever downloaded.
+//!
+//! Every encoder variable (parameters and batch-norm buffers) must be in the file with its
+//! shape; every key of the file must be used, except those the encoder declares as not part of
+//! it (torchvision's classifier `fc.*`, `*.num_batches_tracked`). Anything else is an error
+//! naming the file and the keys, never a silent random initialisation.
+
+use std::path::Path;
+
+use anyhow::{bail, Context, Result};
+use tch::Tensor;
+
+/// Copies the tensors of `file` into `vars` (`(name, variable)` with the `encoder.` prefix);
+/// keys of the file matching `ignore` (a prefix, or `*suffix`) are skipped.
+pub fn load(file: &Path, vars: &[(String, Tensor)], ignore: &[&str]) -> Result<()> {
+    let tensors = Tensor::read_safetensors(file)
+        .with_context(|| format!("model.pretrained: reading {}", file.display()))?;
+    let ignored = |k: &str| {
+        ignore.iter().any(|p| match p.strip_prefix('*') {
+            Some(suffix) => k.ends_with(suffix),
+            None => k.starts_with(p),
+        })
+    };
+    let mut missing = Vec::new();
+    let mut used = 0;
+    tch::no_grad(|| -> Result<()> {
+        for (name, var) in vars {
+            let key = name.strip_prefix("encoder.").unwrap_or(name);
+            match tensors.iter().find(|(k, _)| k == key) {
+                None => missing.push(key.to_string()),
+                Some((_, t)) => {
+                    if t.size() != var.size() {
+                        bail!(
+                            "model.pretrained: {}: `{key}` has shape {:?}, the encoder's is {:?}",
+                            file.display(),
+                            t.size(),
+                            var.size()
+                        );
+                    }
+                    var.shallow_clone()
+                        .copy_(&t.to_kind(var.kind()).to_device(var.device()));
+                    used += 1;
+                }
+            }
+        }
+        Ok(())
+    })?;
+    if !missing.is_empty() {
+        bail!(
+            "model.pretrained: {} lacks {} encoder variable(s): {}",
+            file.display(),
+            missing.len(),
+            missing.join(", ")
+        );
+    }
+    let unknown: Vec<&str> = tensors
+        .iter()
+        .map(|(k, _)| k.as_str())
+        .filter(|k| {
+            !ignored(k)
+                && !vars
+                    .iter()
+                    .any(|(n, _)| n.strip_prefix("encoder.") == Some(*k))
+        })
+        .collect();
+    if !unknown.is_empty() {
+        bail!(
+            "model.pretrained: {} holds {} key(s) the encoder does not have: {}",
+            file.display(),
+            unknown.len(),
+            unknown.join(", ")
+        );
+    }
+    debug_assert_eq!(used, vars.len());
+    Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::ModelConfig;
+    use crate::model::MultiTaskNet;
+    use tch::{Device, Kind, Tensor};
+
+    fn net(
+        encoder: &str,
+        seed: u64,
+        pretrained: Option<&std::path::Path>,
+    ) -> anyhow::Result<MultiTaskNet> {
+        let cfg = ModelConfig {
+            encoder: encoder.into(),
+            channels: vec![4, 6],
+            pretrained: pretrained.map(|p| p.to_path_buf()),
+            ..Default::default()
+        };
+        let heads = crate::task::multiclass::heads(&["a"], 3);
+        MultiTaskNet::seeded(seed, &cfg, &heads, [3, 8, 8], Device::Cpu)
+    }
+
+    /// The encoder's variables (parameters and buffers) as a source model would save them.
+    fn saved(n: &MultiTaskNet) -> Vec<(String, Tensor)> {
+        n.named_params()
+            .into_iter()
+            .chain(n.named_buffers())
+            .filter_map(|(k, t)| Some((k.strip_prefix("encoder.")?.to_string(), t.detach().copy())))
+            .collect()
+    }
+
+    #[test]
+    fn loads_by_name_and_names_what_does_not_fit() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("w.safetensors");
+        let src = net("convnet", 1, None).unwrap();
+        let mut t = saved(&src);
+        // A source model's counters are not part of the encoder.
+        t.push((
+            "bn1.num_batches_tracked".into(),
+            Tensor::from_slice(&[3i64]),
+        ));
+        Tensor::write_safetensors(&t, &f).unwrap();
+        let loaded = net("convnet", 2, Some(&f)).unwrap();
+        for ((a, x), (b, y)) in src.named_params().iter().zip(loaded.named_params()) {
+            assert_eq!(a, &b);
+            // Encoder from the file; heads stay as initialised from the seed.
+            assert_eq!(a.starts_with("encoder."), x.equal(&y), "{a}");
+        }
+        let err = |t: &[(String, Tensor)]| {
+            Tensor::write_safetensors(t, &f).unwrap();
+            format!("{:#}", net("convnet", 2, Some(&f)).unwrap_err())
+        };
+        let mut extra = saved(&src);
+        extra.push((
+            "fc.weight".into(),
+            Tensor::zeros([2, 2], (Kind::Float, Device::Cpu)),
+        ));
+        assert!(err(&extra).contains("fc.weight"));
+        let short: Vec<_> = saved(&src)
+            .into_iter()
+            .filter(|(k, _)| k != "conv2.weight")
+            .collect();
+        let e = err(&short);
+        assert!(e.contains("lacks") && e.contains("conv2.weight"), "{e}");
+        let mut bad = saved(&src);
+        bad[0].1 = Tensor::zeros([1], (Kind::Float, Device::Cpu));
+        assert!(err(&bad).contains("shape"));
+    }
+
+    /// torchvision's classifier `fc.*` is not part of ResNet-18's encoder and is skipped.
+    #[test]
+    fn resnet_skips_the_torchvision_classifier() {
+        let d = tempfile::tempdir().unwrap();
+        let f = d.path().join("r.safetensors");
+        let src = net("resnet18", 1, None).unwrap();
+        let mut t = saved(&src);
+        t.push((
+            "fc.weight".into(),
+            Tensor::zeros([1000, 512], (Kind::Float, Device::Cpu)),
+        ));
+        t.push((
+            "fc.bias".into(),
+            Tensor::zeros([1000], (Kind::Float, Device::Cpu)),
+        ));
+        Tensor::write_safetensors(&t, &f).unwrap();
+        let loaded = net("resnet18", 2, Some(&f)).unwrap();
+        assert!(src.shared_params()[0].equal(&loaded.shared_params()[0]));
+    }
+}
