@@ -134,7 +134,10 @@ fn early_probes_run_between_due_evaluations_of_the_first_epoch() {
     let cfg = mtlscope::config::RunConfig::load(&fx.config, &[]).unwrap();
     let tasks = mtlscope::data::load_tasks(&cfg.data).unwrap();
     let heads = mtlscope::data::heads(&tasks);
-    let net = mtlscope::model::MultiTaskNet::new(
+    // Seeded: it takes the lock training runs initialise under, so the parallel tests in this
+    // file, which check trajectories bit for bit, never see libtorch's generator move.
+    let net = mtlscope::model::MultiTaskNet::seeded(
+        3,
         &mtlscope::config::ModelConfig::default(),
         &heads,
         [1, 28, 28],
