@@ -14,6 +14,7 @@ use crate::config::{ObjectiveKind, OptimName, RunConfig};
 pub fn check_run(cfg: &RunConfig) -> Result<()> {
     crate::data::check_config(&cfg.data)?;
     crate::model::encoder(&cfg.model.encoder)?;
+    crate::model::resnet::check_variant(&cfg.model.variant)?;
     let o = &cfg.objective;
     if let (ObjectiveKind::Aggregate | ObjectiveKind::Weighting, Some(m)) =
         (o.kind, o.method.as_deref())

@@ -75,6 +75,10 @@ fn unknown_task_and_foreign_keys_are_named() {
     .unwrap();
     let e = format!("{:#}", mtlscope::resolve::check_run(&bad).unwrap_err());
     assert!(e.contains("data.val_size"), "{e}");
+    let bad =
+        mtlscope::config::RunConfig::from_toml_str("[model]\nvariant = \"tiny\"\n", &[]).unwrap();
+    let e = format!("{:#}", mtlscope::resolve::check_run(&bad).unwrap_err());
+    assert!(e.contains("model.variant") && e.contains("tiny"), "{e}");
 }
 
 /// `mtlscope experiment --dry-run` of a shipped CIFAR-100 config: its output, after checking

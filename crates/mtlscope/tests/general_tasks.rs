@@ -237,40 +237,52 @@ fn synthetic_scenes_experiment_reports_every_metric_and_delta_m() {
     assert!(html.contains("Elich et al. 2024, Fig. 4") && html.contains("the very same example"));
 }
 
+/// Three runs of the shipped config under `tmp`, each checked to end as it should: `a` with
+/// `ov`; `b` with `ov`, interrupted after step `stop(a)` and resumed; `c` with `ov[..base]`
+/// only (the feature under test off).
+fn three_runs(
+    tmp: &Path,
+    ov: &[&str],
+    base: usize,
+    stop: impl Fn(&Path) -> usize,
+) -> [std::path::PathBuf; 3] {
+    let [a, b, c] = ["a", "b", "c"].map(|d| tmp.join(d));
+    let ends =
+        |o: mtlscope::train::RunOutcome, want: Status| assert_eq!(o.status, want, "{}", o.message);
+    ends(
+        train(options(&a, ov, false, None)).unwrap(),
+        Status::Completed,
+    );
+    let at = stop(&a);
+    ends(
+        train(options(&b, ov, false, Some(at))).unwrap(),
+        Status::Interrupted,
+    );
+    ends(
+        train(options(&b, ov, true, None)).unwrap(),
+        Status::Completed,
+    );
+    ends(
+        train(options(&c, &ov[..base], false, None)).unwrap(),
+        Status::Completed,
+    );
+    [a, b, c]
+}
+
 /// Augmentation (flip and pad-crop of images and dense targets) is drawn per step: a resumed
 /// run equals an uninterrupted one, and it changes the trajectory.
 #[test]
 fn augmented_runs_resume_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        tmp.path().join("a"),
-        tmp.path().join("b"),
-        tmp.path().join("c"),
-    );
     let ov = [
         "train.epochs=2",
         "probes.enabled=false",
         "train.augment=[\"hflip\", \"crop\"]",
         "train.crop_pad=2",
     ];
-    assert_eq!(
-        train(options(&a, &ov, false, None)).unwrap().status,
-        Status::Completed
-    );
-    assert_eq!(
-        train(options(&b, &ov, false, Some(9))).unwrap().status,
-        Status::Interrupted
-    );
-    assert_eq!(
-        train(options(&b, &ov, true, None)).unwrap().status,
-        Status::Completed
-    );
+    let [a, b, c] = three_runs(tmp.path(), &ov, 2, |_| 9);
     let read = |d: &Path| std::fs::read_to_string(d.join("trajectory.csv")).unwrap();
     assert_eq!(read(&a), read(&b));
-    assert_eq!(
-        train(options(&c, &ov[..2], false, None)).unwrap().status,
-        Status::Completed
-    );
     assert_ne!(read(&a), read(&c));
     let bad = RunConfig::from_toml_str("[train]\naugment = [\"rotate\"]", &[]).unwrap_err();
     assert!(format!("{bad:#}").contains("rotate"), "{bad:#}");
@@ -282,11 +294,6 @@ fn augmented_runs_resume_exactly() {
 #[test]
 fn similarity_is_summarised_per_epoch_and_resumes_exactly() {
     let tmp = tempfile::tempdir().unwrap();
-    let (a, b, c) = (
-        tmp.path().join("a"),
-        tmp.path().join("b"),
-        tmp.path().join("c"),
-    );
     let ov = [
         "train.epochs=2",
         "probes.which=[]",
@@ -294,19 +301,12 @@ fn similarity_is_summarised_per_epoch_and_resumes_exactly() {
         "probes.similarity_samples=3",
         "probes.similarity_tasks=4",
     ];
-    let done =
-        |o: mtlscope::train::RunOutcome| assert_eq!(o.status, Status::Completed, "{}", o.message);
-    done(train(options(&a, &ov, false, None)).unwrap());
+    let [a, b, c] = three_runs(tmp.path(), &ov, 2, |a| {
+        let spe = read_info(a).unwrap().steps_per_epoch;
+        assert!(spe > 3, "an epoch must hold several measured steps");
+        spe + spe / 2
+    });
     let spe = read_info(&a).unwrap().steps_per_epoch;
-    assert!(spe > 3, "an epoch must hold several measured steps");
-    assert_eq!(
-        train(options(&b, &ov, false, Some(spe + spe / 2)))
-            .unwrap()
-            .status,
-        Status::Interrupted
-    );
-    done(train(options(&b, &ov, true, None)).unwrap());
-    done(train(options(&c, &ov[..2], false, None)).unwrap());
 
     let read = |d: &Path, f: &str| std::fs::read_to_string(d.join(f)).unwrap();
     assert_eq!(read(&a, "trajectory.csv"), read(&c, "trajectory.csv"));

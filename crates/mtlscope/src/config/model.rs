@@ -46,12 +46,6 @@ impl ModelConfig {
         if let Some(w) = self.hidden.iter().find(|&&w| w < 1) {
             bail!("model.hidden: widths must be >= 1, got {w}");
         }
-        if !["auto", "cifar", "imagenet"].contains(&self.variant.as_str()) {
-            bail!(
-                "model.variant: unknown ResNet stem `{}`; known: auto, cifar, imagenet",
-                self.variant
-            );
-        }
         if let Some(p) = &self.pretrained {
             if !p.is_file() {
                 bail!("model.pretrained: {} is not a file", p.display());

@@ -258,6 +258,10 @@ impl Dataset for Cifar100 {
             .collect()
     }
 
+    fn takes_val_size(&self) -> bool {
+        true
+    }
+
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>> {
         let dir = locate(cfg.data_dir.as_deref())?;
         check_names(&dir)?;
@@ -340,9 +344,8 @@ pub fn write_miniature(dir: &Path, per_fine: usize, per_fine_test: usize, seed: 
     let mut rng = ChaCha8Rng::seed_from_u64(seed);
     for (file, per) in [("train.bin", per_fine), ("test.bin", per_fine_test)] {
         let mut bytes = Vec::with_capacity(100 * per * RECORD);
-        for k in 0..per {
+        for _ in 0..per {
             for f in 0..100u8 {
-                let _ = k;
                 bytes.push(f / 5);
                 bytes.push(f);
                 let (r0, c0) = ((f as usize % 5) * 6, (f as usize / 5 % 4) * 7);

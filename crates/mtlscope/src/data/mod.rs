@@ -141,6 +141,11 @@ pub trait Dataset: Sync {
     fn tasks(&self) -> Vec<TaskInfo>;
     /// Builds the tasks named in `cfg.tasks`, in that order.
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>>;
+    /// Whether its validation split is carved from train by `data.val_size`; datasets with
+    /// fixed splits refuse the key.
+    fn takes_val_size(&self) -> bool {
+        false
+    }
 }
 
 /// The dataset registry.
@@ -149,9 +154,6 @@ pub static DATASETS: &[&dyn Dataset] = &[
     &cifar100::Cifar100,
     &synthetic_scenes::SyntheticScenes,
 ];
-
-/// Datasets whose validation split is carved from train by `data.val_size`.
-const TAKES_VAL_SIZE: [&str; 1] = ["cifar100"];
 
 /// The registered dataset called `name`, or an error listing the known ones.
 pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {
@@ -171,11 +173,16 @@ pub fn dataset(name: &str) -> Result<&'static dyn Dataset> {
 /// Checks `cfg.dataset` and `cfg.tasks` against the registry, before anything is loaded.
 pub fn check_config(cfg: &DataConfig) -> Result<()> {
     let d = dataset(&cfg.dataset)?;
-    if cfg.val_size.is_some() && !TAKES_VAL_SIZE.contains(&d.name()) {
+    if cfg.val_size.is_some() && !d.takes_val_size() {
+        let takes: Vec<&str> = DATASETS
+            .iter()
+            .filter(|d| d.takes_val_size())
+            .map(|d| d.name())
+            .collect();
         anyhow::bail!(
             "data.val_size: {} has fixed splits; the key applies to {}",
             d.name(),
-            TAKES_VAL_SIZE.join(", ")
+            takes.join(", ")
         );
     }
     let known: Vec<String> = d.tasks().into_iter().map(|t| t.name).collect();

@@ -84,6 +84,21 @@ impl Block {
     }
 }
 
+/// The stems `model.variant` names.
+pub const STEMS: [&str; 3] = ["auto", "cifar", "imagenet"];
+
+/// Checks `model.variant`: the one place its values are known (run configs are checked
+/// through [`crate::resolve::check_run`]).
+pub fn check_variant(variant: &str) -> Result<()> {
+    if !STEMS.contains(&variant) {
+        bail!(
+            "model.variant: unknown ResNet stem `{variant}`; known: {}",
+            STEMS.join(", ")
+        );
+    }
+    Ok(())
+}
+
 /// ResNet-18 without its classifier.
 #[derive(Debug)]
 pub struct ResNet18 {
@@ -98,14 +113,8 @@ impl ResNet18 {
     /// `auto`).
     pub fn new(p: nn::Path, input: [i64; 3], variant: &str) -> Result<Self> {
         let [c, h, w] = input;
-        let imagenet = match variant {
-            "imagenet" => true,
-            "cifar" => false,
-            "auto" => h.min(w) > 32,
-            other => {
-                bail!("model.variant: unknown ResNet stem `{other}`; known: auto, cifar, imagenet")
-            }
-        };
+        check_variant(variant)?;
+        let imagenet = variant == "imagenet" || (variant == "auto" && h.min(w) > 32);
         // The ImageNet stem divides the side by 4 and the stages by 8 more.
         let min_side = if imagenet { 32 } else { 8 };
         if h.min(w) < min_side {

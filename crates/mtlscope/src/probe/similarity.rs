@@ -124,11 +124,11 @@ impl SimilarityTracker {
             .map(|i| i as i64)
             .collect();
         pos.sort_unstable();
+        let idx = Tensor::from_slice(&pos).to_device(batches[0].x.device());
         let grads: Vec<Tensor> = tasks
             .iter()
             .map(|&k| {
                 let b = &batches[k];
-                let idx = Tensor::from_slice(&pos).to_device(b.x.device());
                 let x = b.x.index_select(0, &idx);
                 let y = b.y.index_select(0, &idx);
                 autograd_group_grads(net, k, &x, &y, 1, true).to_kind(Kind::Double)

@@ -131,6 +131,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
     let optimizer = optim::build(&cfg.optim);
     let objective = objective::build(&cfg.objective, tasks.len(), steps_per_epoch)?;
+    let similarity = SimilarityTracker::from_config(&cfg.probes, shared_inputs);
     let probes = if cfg.probes.enabled {
         Some(ProbeSet::new(&cfg.probes, &net, &tasks, device)?)
     } else {
@@ -159,7 +160,6 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     };
     fault::hit("start", start);
     let augment = crate::data::augment::Augment::from_config(&cfg.train);
-    let cfg_probes = cfg.probes.clone();
     let mut run = Run {
         cfg,
         tasks,
@@ -172,7 +172,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         dir,
         info,
         probes,
-        similarity: SimilarityTracker::from_config(&cfg_probes, shared_inputs),
+        similarity,
         steps_per_epoch,
         total,
     };
