@@ -28,7 +28,7 @@ fn datasets_lists_tasks_with_kinds_and_metric_directions() {
         .iter()
         .map(|t| t["name"].as_str().unwrap())
         .collect();
-    assert_eq!(tasks, ["fashion1", "fashion2", "noisy_fashion"]);
+    assert_eq!(tasks, ["fashion1", "fashion2", "noisy_fashion", "notmnist"]);
     let m = &fm["tasks"][0]["metrics"];
     assert_eq!(m[0]["name"], "loss");
     assert_eq!(m[0]["direction"], "lower");

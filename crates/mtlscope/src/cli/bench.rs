@@ -1,8 +1,13 @@
-//! `mtlscope bench step`: median wall time of one training step on LeNet with K tasks at a
-//! given batch size — the UMTG path (one backward of the summed loss) and the per-task
-//! Jacobian path (K backwards, J Jᵀ, d = Jᵀw written back) — split into batch gathering,
-//! forward+backward, aggregation and the optimizer update. Inputs are random tensors of
-//! Fashion-MNIST's shape: the cost of a step does not depend on pixel values.
+//! `mtlscope bench step`: median wall time of one training step with K tasks at a given batch
+//! size — the UMTG path (one backward of the summed loss) and the per-task Jacobian path
+//! (K backwards, J Jᵀ, d = Jᵀw written back) — split into batch gathering, forward+backward,
+//! aggregation and the optimizer update, and the process's peak resident memory after each
+//! path. `--setting` picks the network and shapes: `fashion` (LeNet-5, 1×28×28, 10 classes,
+//! disjoint inputs), `cifar` (ResNet-18 CIFAR stem, 3×32×32, 5 classes, disjoint inputs: the
+//! CIFAR-100 setting at m = 20) or `celeba` (ResNet-18 ImageNet stem, 3×64×64, 2-class heads,
+//! one batch shared by every task: the CelebA setting at m = 40). Inputs are random tensors of
+//! those shapes: the cost of a step does not depend on pixel values. `scripts/bench_step.py`
+//! times the same steps written plainly in PyTorch on the same wheel.
 //!
 //! `mtlscope bench probes`: wall time of each trajectory probe at the `[probes]` defaults on
 //! the same LeNet, K tasks of 2048 random examples (the probe subsets), as throughput in
@@ -55,6 +60,31 @@ pub struct Args {
     /// Timed repetitions of each probe (`bench probes`).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
+    /// Network and shapes of `bench step`: fashion (LeNet), cifar or celeba (ResNet-18).
+    #[arg(long, default_value = "fashion")]
+    pub setting: String,
+}
+
+/// What `--setting` stands for: encoder, variant, input shape, classes, shared inputs.
+fn setting(name: &str) -> Result<(&'static str, &'static str, [i64; 3], i64, bool)> {
+    Ok(match name {
+        "fashion" => ("lenet", "auto", [1, 28, 28], 10, false),
+        "cifar" => ("resnet18", "cifar", [3, 32, 32], 5, false),
+        "celeba" => ("resnet18", "auto", [3, 64, 64], 2, true),
+        other => bail!("--setting: unknown `{other}`; known: fashion, cifar, celeba"),
+    })
+}
+
+/// The process's peak resident memory so far (Linux `VmHWM`), in MB; NaN where unknown.
+fn peak_rss_mb() -> f64 {
+    std::fs::read_to_string("/proc/self/status")
+        .ok()
+        .and_then(|s| {
+            s.lines()
+                .find(|l| l.starts_with("VmHWM:"))
+                .and_then(|l| l.split_whitespace().nth(1)?.parse::<f64>().ok())
+        })
+        .map_or(f64::NAN, |kb| kb / 1024.0)
 }
 
 /// Median, 10th and 90th percentile of a sample, in milliseconds.
@@ -88,29 +118,57 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn run_step(args: Args, device: Device) -> Result<ExitCode> {
-    let pool = 4096;
+    let (encoder, variant, shape, classes, shared_inputs) = setting(&args.setting)?;
+    // Enough examples for distinct batches without holding K × 4096 ResNet inputs.
+    let pool = (8 * args.batch_size).clamp(args.batch_size, 4096) as i64;
     let task_names: Vec<String> = (0..args.tasks).map(|k| format!("task{k}")).collect();
     let task_refs: Vec<&str> = task_names.iter().map(String::as_str).collect();
-    let names = mtlscope::task::multiclass::heads(&task_refs, 10);
+    let names = mtlscope::task::multiclass::heads(&task_refs, classes);
     tch::manual_seed(0);
+    let [c, h, w] = shape;
+    let inputs: Vec<Tensor> = (0..if shared_inputs { 1 } else { args.tasks })
+        .map(|_| Tensor::randn([pool, c, h, w], (Kind::Float, device)))
+        .collect();
     let data: Vec<(Tensor, Tensor)> = (0..args.tasks)
-        .map(|_| {
+        .map(|k| {
             (
-                Tensor::randn([pool, 1, 28, 28], (Kind::Float, device)),
-                Tensor::randint(10, [pool], (Kind::Int64, device)),
+                inputs[if shared_inputs { 0 } else { k }].shallow_clone(),
+                Tensor::randint(classes, [pool], (Kind::Int64, device)),
             )
         })
         .collect();
-    let net = MultiTaskNet::new(&ModelConfig::default(), &names, [1, 28, 28], device)?;
+    let model = ModelConfig {
+        encoder: encoder.into(),
+        variant: variant.into(),
+        ..ModelConfig::default()
+    };
+    let net = MultiTaskNet::new(&model, &names, shape, device)?;
     let params = net.params();
     let shared = net.shared_params();
     let mut samplers: Vec<Sampler> = (0..args.tasks)
         .map(|k| Sampler::new(0, k, pool as usize, args.batch_size))
         .collect();
     let pairs: Vec<(&Tensor, &Tensor)> = data.iter().map(|(x, y)| (x, y)).collect();
-    let mut gather = |step: usize| sampler::batches(&mut samplers, &pairs, step);
+    let mut gather = |step: usize| {
+        if shared_inputs {
+            // One draw of examples labelled by every task: one input tensor, K targets.
+            let idx = Tensor::from_slice(samplers[0].batch(step)).to_device(device);
+            let x = pairs[0].0.index_select(0, &idx);
+            pairs
+                .iter()
+                .map(|(_, y)| mtlscope::data::Batch {
+                    x: x.shallow_clone(),
+                    y: y.index_select(0, &idx),
+                })
+                .collect()
+        } else {
+            sampler::batches(&mut samplers, &pairs, step)
+        }
+    };
     println!(
-        "mtlscope bench step: LeNet, {} tasks, batch {} per task, {} shared parameters, device {:?}, {} threads",
+        "mtlscope bench step: {} ({encoder}, {c}x{h}x{w}, {}), {} tasks, batch {} per task, {} shared parameters, device {:?}, {} threads",
+        args.setting,
+        if shared_inputs { "shared inputs" } else { "disjoint inputs" },
         args.tasks,
         args.batch_size,
         net.n_shared(),
@@ -147,6 +205,7 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
         }
     }
     report("umtg", &["gather", "forward+backward", "optimizer"], &parts);
+    let rss_umtg = peak_rss_mb();
 
     // Jacobian: K forwards/backwards, Gramian to f64, d = Jᵀw, heads' own gradients.
     let mut opt = optim::build(&OptimConfig::default());
@@ -196,6 +255,11 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
             "optimizer",
         ],
         &parts,
+    );
+    println!(
+        "peak resident memory: {rss_umtg:.0} MB after the UMTG path, {:.0} MB after the Jacobian path (m = {})",
+        peak_rss_mb(),
+        args.tasks
     );
 
     if let Some(list) = &args.methods {

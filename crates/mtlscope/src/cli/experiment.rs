@@ -91,13 +91,24 @@ pub struct Args {
     /// Device passed to every `train` (cpu, cuda, auto).
     #[arg(long)]
     pub device: Option<String>,
+    /// The dataset's files for every run (the same as `--set data.data_dir=DIR`).
+    #[arg(long)]
+    pub data_dir: Option<PathBuf>,
     /// Trainer program (default: this executable); for tests.
     #[arg(long, hide = true)]
     pub trainer: Option<PathBuf>,
 }
 
 /// Run `mtlscope experiment`.
-pub fn run(args: Args) -> Result<ExitCode> {
+pub fn run(mut args: Args) -> Result<ExitCode> {
+    if let Some(d) = args.data_dir.take() {
+        // Absolute: runs may resolve paths elsewhere (Slurm elements, the controller).
+        let d = std::path::absolute(&d).unwrap_or(d);
+        args.set.push(format!(
+            "data.data_dir={}",
+            toml::Value::String(d.display().to_string())
+        ));
+    }
     match &args.action {
         Some(Action::Status { exp_dir }) => return status(exp_dir),
         Some(Action::Cancel { exp_dir, running }) => {

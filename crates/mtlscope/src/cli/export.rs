@@ -58,7 +58,7 @@ pub struct Args {
     /// Export the batches of the first N steps only (default: every step of the run).
     #[arg(long)]
     pub steps: Option<usize>,
-    /// Folder with the Fashion-MNIST IDX files (overrides data.data_dir).
+    /// The dataset's files (overrides data.data_dir; `mtlscope datasets` shows each layout).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
 }

@@ -38,7 +38,7 @@ pub struct Args {
     /// Continue RUN_DIR from its last checkpoint.
     #[arg(long)]
     pub resume: bool,
-    /// Folder with the Fashion-MNIST IDX files (overrides data.data_dir).
+    /// The dataset's files (overrides data.data_dir; `mtlscope datasets` shows each layout).
     #[arg(long)]
     pub data_dir: Option<PathBuf>,
     /// No per-evaluation log lines.

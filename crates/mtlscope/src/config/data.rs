@@ -10,8 +10,9 @@ pub struct DataConfig {
     pub dataset: String,
     /// Tasks trained jointly; one task = single-task learning (STL).
     pub tasks: Vec<String>,
-    /// Folder with the Fashion-MNIST IDX files; else `$MTLSCOPE_DATA`, the Debian package,
-    /// or the torchvision layout `<root>/FashionMNIST/raw`.
+    /// Where the dataset's files are (each dataset's layout: `mtlscope datasets`); for
+    /// `fashion_mtl`, else `$MTLSCOPE_DATA` or the Debian package; for `celeba`, the cache
+    /// `mtlscope data prepare` wrote.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub data_dir: Option<PathBuf>,
     /// Seed of the train/val/test split and of NoisyFashion's label permutation; never the

@@ -8,6 +8,11 @@
 //! - NoisyFashion has Fashion2's images (train, val and test) with its labels permuted across
 //!   examples (a seed derived from `split_seed`).
 //!
+//! - NotMNIST (the paper's "MTL: NotMNIST", App. A): letters A–J, read from `notMNIST_large/`,
+//!   `notMNIST_small/` or their `.tar.gz` in `data.data_dir` (else `$MTLSCOPE_DATA`), split as
+//!   [`super::notmnist::split`] (25,000 / 5,000 / 5,000 from the large copy) and normalised
+//!   with its own training images' statistics.
+//!
 //! Smaller files (the tests' synthetic datasets) are split in the same proportions
 //! (5/12 train per task, 1/12 val per task, half the test set each).
 //! Pixels are scaled to [0, 1] and normalised with the mean and standard deviation of the
@@ -27,7 +32,7 @@ use crate::task::multiclass::MulticlassSpec;
 use crate::task::{TaskInfo, TaskSpec};
 
 /// Task names of FashionMTL.
-pub const TASKS: [&str; 3] = ["fashion1", "fashion2", "noisy_fashion"];
+pub const TASKS: [&str; 4] = ["fashion1", "fashion2", "noisy_fashion", "notmnist"];
 
 /// Fashion-MNIST has ten classes.
 const CLASSES: i64 = 10;
@@ -88,12 +93,17 @@ pub fn noisy_labels(labels: &[i64], split_seed: u64, which: u64) -> Vec<i64> {
     perm.iter().map(|&i| labels[i]).collect()
 }
 
-struct Raw {
-    images: IdxArray,
-    labels: IdxArray,
+/// An MNIST-family IDX pair: images `[N, rows, cols]` and their labels `[N]`.
+pub struct Raw {
+    /// The images.
+    pub images: IdxArray,
+    /// The labels, each checked to be < 10.
+    pub labels: IdxArray,
 }
 
-fn read_pair(dir: &std::path::Path, images: &str, labels: &str) -> Result<Raw> {
+/// Reads `dir`'s IDX pair `images`/`labels` (each optionally `.gz`), checking their shapes,
+/// that they agree in length, and that every label is one of the ten classes.
+pub fn read_pair(dir: &std::path::Path, images: &str, labels: &str) -> Result<Raw> {
     let ip = file_in(dir, images);
     let lp = file_in(dir, labels);
     let images = read_idx(&ip)?;
@@ -174,7 +184,7 @@ impl Dataset for FashionMtl {
     }
 
     fn layout(&self) -> &'static str {
-        "the four published Fashion-MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; each optionally .gz) in DATA_DIR, DATA_DIR/FashionMNIST/raw, $MTLSCOPE_DATA, or the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist)"
+        "the four published Fashion-MNIST IDX files (train-images-idx3-ubyte, train-labels-idx1-ubyte, t10k-images-idx3-ubyte, t10k-labels-idx1-ubyte; each optionally .gz) in DATA_DIR, DATA_DIR/FashionMNIST/raw, DATA_DIR/fashion-mnist, $MTLSCOPE_DATA, or the Debian package dataset-fashion-mnist (/usr/share/datasets/fashion-mnist); task notmnist: DATA_DIR/notMNIST_large/ or notMNIST_small/ (folders A-J of 28x28 PNGs) or their .tar.gz"
     }
 
     fn tasks(&self) -> Vec<TaskInfo> {
@@ -253,6 +263,19 @@ impl Dataset for FashionMtl {
                         select(&train, &s.val2, mean, std, Some(yva)),
                         select(&test, &s.test2, mean, std, Some(yte)),
                     )?
+                }
+                "notmnist" => {
+                    let root = match (&cfg.data_dir, std::env::var_os("MTLSCOPE_DATA")) {
+                        (Some(d), _) => d.clone(),
+                        (None, Some(env)) => env.into(),
+                        (None, None) => bail!(
+                            "data.tasks: `notmnist` needs NotMNIST (notMNIST_small/ or \
+                             notMNIST_large/, or their .tar.gz) in data.data_dir (or \
+                             $MTLSCOPE_DATA), beside the Fashion-MNIST files or a fashion-mnist/ \
+                             folder holding them"
+                        ),
+                    };
+                    super::notmnist::task(name, &super::notmnist::NotMnist::load(&root)?, cfg)?
                 }
                 other => bail!(
                     "data.tasks: unknown FashionMTL task `{other}`; known: {}",

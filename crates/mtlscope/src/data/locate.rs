@@ -1,6 +1,6 @@
 //! Where the MNIST-family IDX files are looked for, in order: `--data-dir` / `data.data_dir`,
-//! `$MTLSCOPE_DATA`, the Debian package `dataset-fashion-mnist`, and the torchvision layout
-//! `<root>/FashionMNIST/raw` under each of those roots.
+//! `$MTLSCOPE_DATA`, the Debian package `dataset-fashion-mnist`, and the layouts
+//! `<root>/FashionMNIST/raw` (torchvision) and `<root>/fashion-mnist` under each of those roots.
 
 use anyhow::{bail, Result};
 use std::path::{Path, PathBuf};
@@ -26,7 +26,8 @@ pub fn file_in(dir: &Path, name: &str) -> PathBuf {
     }
 }
 
-fn has_files(dir: &Path) -> bool {
+/// Whether `dir` holds the four files (each raw or `.gz`).
+pub fn has_files(dir: &Path) -> bool {
     FILES.iter().all(|f| file_in(dir, f).exists())
 }
 
@@ -43,7 +44,7 @@ pub fn locate(data_dir: Option<&Path>) -> Result<PathBuf> {
         ),
     };
     let torchvision = root.join("FashionMNIST").join("raw");
-    for dir in [&root, &torchvision] {
+    for dir in [&root, &torchvision, &root.join("fashion-mnist")] {
         if has_files(dir) {
             return Ok(dir.clone());
         }

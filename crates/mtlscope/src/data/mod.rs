@@ -4,11 +4,14 @@
 //! tensors (inputs normalised, labels `i64`), so batches are index selections with no loader.
 
 pub mod augment;
+pub mod celeba;
 pub mod cifar100;
 pub mod fashion_mtl;
 pub mod idx;
 pub mod inputs;
 pub mod locate;
+pub mod mnists;
+pub mod notmnist;
 pub mod synthetic_scenes;
 
 use anyhow::Result;
@@ -152,6 +155,8 @@ pub trait Dataset: Sync {
 pub static DATASETS: &[&dyn Dataset] = &[
     &fashion_mtl::FashionMtl,
     &cifar100::Cifar100,
+    &mnists::Mnists,
+    &celeba::Celeba,
     &synthetic_scenes::SyntheticScenes,
 ];
 

@@ -687,9 +687,12 @@ pub fn runs_note(groups: &[&crate::analysis::VariantGroup]) -> String {
         .join("; ")
 }
 
-/// Stem-safe version of a name.
+/// Stem-safe version of a name. Long names (a Pareto set of 40 CelebA attributes) keep their
+/// first 60 characters and a hash of the whole, so file names stay under file systems' 255-byte
+/// limit and distinct names stay distinct.
 pub fn slug(s: &str) -> String {
-    s.chars()
+    let safe: String = s
+        .chars()
         .map(|c| {
             if c.is_ascii_alphanumeric() || c == '-' || c == '_' {
                 c
@@ -697,12 +700,31 @@ pub fn slug(s: &str) -> String {
                 '_'
             }
         })
-        .collect()
+        .collect();
+    if safe.len() <= 80 {
+        return safe;
+    }
+    // FNV-1a, 64 bit: stable across runs and platforms, unlike std's hasher.
+    let h = s.bytes().fold(0xcbf2_9ce4_8422_2325u64, |h, b| {
+        (h ^ b as u64).wrapping_mul(0x100_0000_01b3)
+    });
+    format!("{}_{h:016x}", &safe[..60])
 }
 
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn slugs_are_safe_short_and_distinct() {
+        assert_eq!(slug("fish+a b"), "fish_a_b");
+        let long: Vec<String> = (0..40).map(|k| format!("attribute_{k}")).collect();
+        let a = slug(&long.join("+"));
+        let b = slug(&long[..39].join("+"));
+        assert_eq!(a.len(), 77);
+        assert_ne!(a, b);
+        assert_eq!(a, slug(&long.join("+")));
+    }
 
     fn check(lo: f64, hi: f64, log: bool) -> Vec<String> {
         let t = ticks(lo, hi, log, 8);

@@ -64,7 +64,17 @@ pub fn figures(sets: &[ParetoSet], dir: &Path) -> Result<Vec<Figure>> {
             stair,
             Vec::new(),
         ));
-        let name = set.tasks.join("+");
+        let name = if set.tasks.len() > 4 {
+            format!(
+                "{} tasks ({}, {}, …, {})",
+                set.tasks.len(),
+                set.tasks[0],
+                set.tasks[1],
+                set.tasks[set.tasks.len() - 1]
+            )
+        } else {
+            set.tasks.join("+")
+        };
         let stem = format!("fig7_pareto_{}", slug(&name));
         save(
             dir,

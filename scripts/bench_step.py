@@ -1,0 +1,198 @@
+"""The training step of `mtlscope bench step`, written plainly in PyTorch eager, for a
+side-by-side comparison on the same torch wheel.
+
+Same networks (LeNet-5; ResNet-18 with the CIFAR or ImageNet stem, torchvision's layout),
+same shapes, tasks and heads, same Adam, random inputs of the setting's shape; prints the
+median, 10th and 90th percentile of the UMTG step (one backward of the summed loss) and of
+the Jacobian step (K backwards of the shared parameters' gradients into J, J J^T in f64,
+d = 1^T J written back), and the process's peak resident memory after each path.
+
+    ~/.cache/mtlscope/venv/bin/python scripts/bench_step.py --setting cifar --tasks 20 \
+        --batch-size 8 --steps 10 --warmup 2 --threads 2
+
+Compare with: mtlscope bench step --setting cifar --tasks 20 --batch-size 8 --steps 10 \
+    --warmup 2 --threads 2
+"""
+
+import argparse
+import resource
+import time
+
+import torch
+import torch.nn as nn
+import torch.nn.functional as F
+
+
+class LeNet(nn.Module):
+    def __init__(self, c, h, w):
+        super().__init__()
+        self.conv1 = nn.Conv2d(c, 6, 5, padding=2)
+        self.conv2 = nn.Conv2d(6, 16, 5)
+        h2, w2 = (h // 2 - 4) // 2, (w // 2 - 4) // 2
+        self.fc1 = nn.Linear(16 * h2 * w2, 120)
+        self.fc2 = nn.Linear(120, 84)
+        self.out = 84
+
+    def forward(self, x):
+        x = F.max_pool2d(F.relu(self.conv1(x)), 2)
+        x = F.max_pool2d(F.relu(self.conv2(x)), 2)
+        return F.relu(self.fc2(F.relu(self.fc1(x.flatten(1)))))
+
+
+class Block(nn.Module):
+    def __init__(self, cin, cout, stride):
+        super().__init__()
+        self.conv1 = nn.Conv2d(cin, cout, 3, stride, 1, bias=False)
+        self.bn1 = nn.BatchNorm2d(cout)
+        self.conv2 = nn.Conv2d(cout, cout, 3, 1, 1, bias=False)
+        self.bn2 = nn.BatchNorm2d(cout)
+        self.down = None
+        if stride != 1 or cin != cout:
+            self.down = nn.Sequential(
+                nn.Conv2d(cin, cout, 1, stride, bias=False), nn.BatchNorm2d(cout)
+            )
+
+    def forward(self, x):
+        y = self.bn2(self.conv2(F.relu(self.bn1(self.conv1(x)))))
+        return F.relu(y + (x if self.down is None else self.down(x)))
+
+
+class ResNet18(nn.Module):
+    def __init__(self, c, imagenet):
+        super().__init__()
+        if imagenet:
+            self.conv1 = nn.Conv2d(c, 64, 7, 2, 3, bias=False)
+        else:
+            self.conv1 = nn.Conv2d(c, 64, 3, 1, 1, bias=False)
+        self.imagenet = imagenet
+        self.bn1 = nn.BatchNorm2d(64)
+        blocks, cin = [], 64
+        for cout, stride in [(64, 1), (128, 2), (256, 2), (512, 2)]:
+            blocks += [Block(cin, cout, stride), Block(cout, cout, 1)]
+            cin = cout
+        self.blocks = nn.Sequential(*blocks)
+        self.out = 512
+
+    def forward(self, x):
+        x = F.relu(self.bn1(self.conv1(x)))
+        if self.imagenet:
+            x = F.max_pool2d(x, 3, 2, 1)
+        return self.blocks(x).mean((2, 3))
+
+
+SETTINGS = {
+    # encoder, input shape, classes, shared inputs: as `mtlscope bench step --setting`.
+    "fashion": ("lenet", (1, 28, 28), 10, False),
+    "cifar": ("resnet_cifar", (3, 32, 32), 5, False),
+    "celeba": ("resnet_imagenet", (3, 64, 64), 2, True),
+}
+
+
+def peak_rss_mb():
+    return resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024.0
+
+
+def summary(ms):
+    ms = sorted(ms)
+    q = lambda p: ms[round((len(ms) - 1) * p)]
+    return q(0.5), q(0.1), q(0.9)
+
+
+def main():
+    ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    ap.add_argument("--setting", choices=sorted(SETTINGS), default="fashion")
+    ap.add_argument("--tasks", type=int, default=3)
+    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--steps", type=int, default=100)
+    ap.add_argument("--warmup", type=int, default=10)
+    ap.add_argument("--threads", type=int, default=None)
+    a = ap.parse_args()
+    if a.threads:
+        torch.set_num_threads(a.threads)
+    torch.manual_seed(0)
+    enc_name, (c, h, w), classes, shared = SETTINGS[a.setting]
+    enc = LeNet(c, h, w) if enc_name == "lenet" else ResNet18(c, enc_name == "resnet_imagenet")
+    heads = nn.ModuleList(nn.Linear(enc.out, classes) for _ in range(a.tasks))
+    params = list(enc.parameters()) + list(heads.parameters())
+    shared_params = list(enc.parameters())
+    pool = min(max(8 * a.batch_size, a.batch_size), 4096)
+    inputs = [torch.randn(pool, c, h, w) for _ in range(1 if shared else a.tasks)]
+    targets = [torch.randint(classes, (pool,)) for _ in range(a.tasks)]
+    gen = torch.Generator().manual_seed(0)
+
+    def batches():
+        if shared:
+            idx = torch.randint(pool, (a.batch_size,), generator=gen)
+            x = inputs[0][idx]
+            return [(x, y[idx]) for y in targets]
+        out = []
+        for k in range(a.tasks):
+            idx = torch.randint(pool, (a.batch_size,), generator=gen)
+            out.append((inputs[k][idx], targets[k][idx]))
+        return out
+
+    def losses(bs):
+        if shared:
+            z = enc(bs[0][0])
+            return [F.cross_entropy(heads[k](z), y) for k, (_, y) in enumerate(bs)]
+        # One concatenated encoder pass over every task's batch, as mtlscope's UMTG path.
+        z = enc(torch.cat([x for x, _ in bs])).split(a.batch_size)
+        return [F.cross_entropy(heads[k](z[k]), y) for k, (_, y) in enumerate(bs)]
+
+    print(
+        f"pytorch bench step: {a.setting} ({enc_name}, {c}x{h}x{w}), {a.tasks} tasks, batch "
+        f"{a.batch_size} per task, {sum(p.numel() for p in shared_params)} shared parameters, "
+        f"torch {torch.__version__}, {torch.get_num_threads()} threads"
+    )
+    print(f"{'path':<10} {'part':<22} {'median ms':>10} {'p10 ms':>10} {'p90 ms':>10}")
+
+    opt = torch.optim.Adam(params, lr=1e-3)
+    ms = []
+    for step in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        bs = batches()
+        opt.zero_grad(set_to_none=True)
+        sum(losses(bs)).backward()
+        opt.step()
+        if step >= a.warmup:
+            ms.append((time.perf_counter() - t0) * 1e3)
+    print("{:<10} {:<22} {:>10.2f} {:>10.2f} {:>10.2f}".format("umtg", "step (total)", *summary(ms)))
+    rss_umtg = peak_rss_mb()
+
+    opt = torch.optim.Adam(params, lr=1e-3)
+    ms = []
+    for step in range(a.warmup + a.steps):
+        t0 = time.perf_counter()
+        bs = batches()
+        opt.zero_grad(set_to_none=True)
+        ls = losses(bs)
+        rows, head_grads = [], []
+        for k, l in enumerate(ls):
+            g = torch.autograd.grad(
+                l, shared_params + list(heads[k].parameters()), retain_graph=k + 1 < len(ls)
+            )
+            rows.append(torch.cat([t.flatten() for t in g[: len(shared_params)]]))
+            head_grads.append(g[len(shared_params):])
+        jac = torch.stack(rows)
+        gram = (jac @ jac.T).double()
+        assert gram.shape == (a.tasks, a.tasks)
+        d = torch.ones(a.tasks) @ jac
+        off = 0
+        for p in shared_params:
+            p.grad = d[off : off + p.numel()].view_as(p)
+            off += p.numel()
+        for k, hg in enumerate(head_grads):
+            for p, g in zip(heads[k].parameters(), hg):
+                p.grad = g
+        opt.step()
+        if step >= a.warmup:
+            ms.append((time.perf_counter() - t0) * 1e3)
+    print("{:<10} {:<22} {:>10.2f} {:>10.2f} {:>10.2f}".format("jacobian", "step (total)", *summary(ms)))
+    print(
+        f"peak resident memory: {rss_umtg:.0f} MB after the UMTG path, {peak_rss_mb():.0f} MB "
+        f"after the Jacobian path (m = {a.tasks})"
+    )
+
+
+if __name__ == "__main__":
+    main()
