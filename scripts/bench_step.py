@@ -4,7 +4,8 @@ side-by-side comparison on the same torch wheel.
 Same networks (LeNet-5; ResNet-18 with the CIFAR or ImageNet stem, torchvision's layout),
 same shapes, tasks and heads, same Adam, random inputs of the setting's shape; prints the
 median, 10th and 90th percentile of the UMTG step (one backward of the summed loss) and of
-the Jacobian step (K backwards of the shared parameters' gradients into J, J J^T in f64,
+the Jacobian step (K backwards of the shared parameters' gradients into J, as mtlscope: one encoder pass for
+shared inputs, one per task for disjoint inputs; J J^T in f64,
 d = 1^T J written back), and the process's peak resident memory after each path.
 
     ~/.cache/mtlscope/venv/bin/python scripts/bench_step.py --setting cifar --tasks 20 \
@@ -165,11 +166,20 @@ def main():
         t0 = time.perf_counter()
         bs = batches()
         opt.zero_grad(set_to_none=True)
-        ls = losses(bs)
+        # Shared inputs: one encoder pass, K backwards through it. Disjoint inputs: each task's
+        # batch through the encoder on its own, so each backward covers its own graph only.
+        ls = losses(bs) if shared else None
         rows, head_grads = [], []
-        for k, l in enumerate(ls):
+        for k in range(a.tasks):
+            if shared:
+                l = ls[k]
+            else:
+                x, y = bs[k]
+                l = F.cross_entropy(heads[k](enc(x)), y)
             g = torch.autograd.grad(
-                l, shared_params + list(heads[k].parameters()), retain_graph=k + 1 < len(ls)
+                l,
+                shared_params + list(heads[k].parameters()),
+                retain_graph=shared and k + 1 < a.tasks,
             )
             rows.append(torch.cat([t.flatten() for t in g[: len(shared_params)]]))
             head_grads.append(g[len(shared_params):])

@@ -2,7 +2,7 @@ use anyhow::{bail, Result};
 use serde::{Deserialize, Serialize};
 use std::path::PathBuf;
 
-/// `[data]`: the FashionMTL setting of Mueller et al. (2025), §2.2.
+/// `[data]`: which dataset, which of its tasks, where its files are, and how it is split.
 #[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields, default)]
 pub struct DataConfig {
@@ -26,6 +26,10 @@ pub struct DataConfig {
     /// default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub val_size: Option<usize>,
+    /// Label version of datasets that ship several (`cityscapes`: 7, 19 or 2 classes; default
+    /// 7); `None` = the dataset's default.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub classes: Option<i64>,
 }
 
 impl Default for DataConfig {
@@ -37,6 +41,7 @@ impl Default for DataConfig {
             split_seed: 0,
             train_limit: None,
             val_size: None,
+            classes: None,
         }
     }
 }

@@ -6,12 +6,15 @@
 pub mod augment;
 pub mod celeba;
 pub mod cifar100;
+pub mod cityscapes;
 pub mod fashion_mtl;
 pub mod idx;
 pub mod inputs;
 pub mod locate;
 pub mod mnists;
+pub mod mtan;
 pub mod notmnist;
+pub mod nyuv2;
 pub mod synthetic_scenes;
 
 use anyhow::Result;
@@ -149,6 +152,10 @@ pub trait Dataset: Sync {
     fn takes_val_size(&self) -> bool {
         false
     }
+    /// Whether it has several label versions chosen by `data.classes` (Cityscapes).
+    fn takes_classes(&self) -> bool {
+        false
+    }
 }
 
 /// The dataset registry.
@@ -157,6 +164,8 @@ pub static DATASETS: &[&dyn Dataset] = &[
     &cifar100::Cifar100,
     &mnists::Mnists,
     &celeba::Celeba,
+    &nyuv2::Nyuv2,
+    &cityscapes::Cityscapes,
     &synthetic_scenes::SyntheticScenes,
 ];
 
@@ -188,6 +197,12 @@ pub fn check_config(cfg: &DataConfig) -> Result<()> {
             "data.val_size: {} has fixed splits; the key applies to {}",
             d.name(),
             takes.join(", ")
+        );
+    }
+    if cfg.classes.is_some() && !d.takes_classes() {
+        anyhow::bail!(
+            "data.classes: {} has one label set; the key applies to cityscapes",
+            d.name()
         );
     }
     let known: Vec<String> = d.tasks().into_iter().map(|t| t.name).collect();

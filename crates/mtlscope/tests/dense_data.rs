@@ -1,0 +1,81 @@
+//! NYUv2 and Cityscapes from miniature copies in the layout of MTAN's preprocessed release:
+//! `data check` reads them, the shipped NYUv2 quick experiment trains STL and MTL, evaluates
+//! with the LibMTL metrics and reports Δm; the Cityscapes base config trains on its copy.
+
+use std::process::Command;
+
+fn run(args: &[&str]) -> String {
+    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
+        .args(args)
+        .output()
+        .unwrap();
+    assert!(
+        o.status.success(),
+        "{args:?}: {}",
+        String::from_utf8_lossy(&o.stderr)
+    );
+    String::from_utf8_lossy(&o.stdout).to_string()
+}
+
+#[test]
+fn nyuv2_quick_experiment_reports_delta_m_and_cityscapes_trains() {
+    let tmp = tempfile::tempdir().unwrap();
+    let nyu = tmp.path().join("nyuv2");
+    mtlscope::data::nyuv2::write_miniature(&nyu, 12, 4, (16, 24), 1).unwrap();
+    let check = run(&["data", "check", "nyuv2", "--dir", nyu.to_str().unwrap()]);
+    assert!(check.contains("OK, 3 tasks"), "{check}");
+    let out = tmp.path().join("exp");
+    let out_s = out.to_str().unwrap();
+    run(&[
+        "experiment",
+        "--config",
+        "../../configs/nyuv2/quick.toml",
+        "--out",
+        out_s,
+        "--jobs",
+        "2",
+        "--data-dir",
+        nyu.to_str().unwrap(),
+    ]);
+    run(&["report", out_s]);
+    let tables = out.join("report").join("tables");
+    let transfer = std::fs::read_to_string(tables.join("transfer.csv")).unwrap();
+    for m in [
+        "mtl_all,segmentation,test_miou,",
+        "mtl_all,depth,test_abs_err,",
+        "mtl_all,normal,test_angle_mean,",
+    ] {
+        assert!(transfer.contains(m), "{m}: {transfer}");
+    }
+    let delta = std::fs::read_to_string(tables.join("delta_m.csv")).unwrap();
+    assert!(
+        delta.contains("mtl_all") && delta.contains("mgda_all"),
+        "{delta}"
+    );
+
+    let city = tmp.path().join("cityscapes2");
+    mtlscope::data::cityscapes::write_miniature(&city, 6, 2, (8, 16), true).unwrap();
+    let run_out = tmp.path().join("city_run");
+    run(&[
+        "train",
+        "--config",
+        "../../configs/cityscapes/base.toml",
+        "--out",
+        run_out.to_str().unwrap(),
+        "--data-dir",
+        city.to_str().unwrap(),
+        "--set",
+        "train.epochs=1",
+        "--set",
+        "data.val_size=1",
+        "--set",
+        "train.batch_size=2",
+        "--set",
+        "model.channels=[4]",
+    ]);
+    let traj = std::fs::read_to_string(run_out.join("trajectory.csv")).unwrap();
+    assert!(
+        traj.contains(",segmentation,test,miou,") && traj.contains(",depth,test,rel_err,"),
+        "{traj}"
+    );
+}
