@@ -21,7 +21,7 @@ fn run(args: &[&str]) -> String {
 fn nyuv2_quick_experiment_reports_delta_m_and_cityscapes_trains() {
     let tmp = tempfile::tempdir().unwrap();
     let nyu = tmp.path().join("nyuv2");
-    mtlscope::data::nyuv2::write_miniature(&nyu, 12, 4, (16, 24), 1).unwrap();
+    mtlscope::data::nyuv2::write_miniature(&nyu, 12, 4, (32, 64), 1).unwrap();
     let check = run(&["data", "check", "nyuv2", "--dir", nyu.to_str().unwrap()]);
     assert!(check.contains("OK, 3 tasks"), "{check}");
     let out = tmp.path().join("exp");
@@ -54,7 +54,7 @@ fn nyuv2_quick_experiment_reports_delta_m_and_cityscapes_trains() {
     );
 
     let city = tmp.path().join("cityscapes2");
-    mtlscope::data::cityscapes::write_miniature(&city, 6, 2, (8, 16), true).unwrap();
+    mtlscope::data::cityscapes::write_miniature(&city, 6, 2, (32, 64), true).unwrap();
     let run_out = tmp.path().join("city_run");
     run(&[
         "train",
@@ -70,8 +70,6 @@ fn nyuv2_quick_experiment_reports_delta_m_and_cityscapes_trains() {
         "data.val_size=1",
         "--set",
         "train.batch_size=2",
-        "--set",
-        "model.channels=[4]",
     ]);
     let traj = std::fs::read_to_string(run_out.join("trajectory.csv")).unwrap();
     assert!(

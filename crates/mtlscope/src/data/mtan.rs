@@ -158,17 +158,16 @@ pub fn read_map(
     for &i in rows {
         let p = dir.join(format!("{i}.npy"));
         let (shape, v) = read_npy(&p)?;
-        let (h, w, c) = match (map, shape.as_slice()) {
-            (Map::Image | Map::Normal, &[h, w, 3]) => (h, w, 3),
-            (Map::Label, &[h, w]) => (h, w, 1),
-            (Map::Depth, &[h, w, 1]) | (Map::Depth, &[h, w]) => (h, w, 1),
+        let (h, w) = match (map, shape.as_slice()) {
+            (Map::Image | Map::Normal, &[h, w, 3]) => (h, w),
+            (Map::Label, &[h, w]) => (h, w),
+            (Map::Depth, &[h, w, 1]) | (Map::Depth, &[h, w]) => (h, w),
             _ => bail!(
                 "{}: shape {shape:?}; {:?} maps are {}",
                 p.display(),
                 map,
                 match map {
-                    Map::Image => "(H, W, 3)",
-                    Map::Normal => "(H, W, 3)",
+                    Map::Image | Map::Normal => "(H, W, 3)",
                     Map::Label => "(H, W)",
                     Map::Depth => "(H, W, 1) or (H, W)",
                 }
@@ -204,7 +203,6 @@ pub fn read_map(
                 );
             }
         }
-        let _ = c;
         data.extend_from_slice(&v);
     }
     let first = first.context("no samples")?;

@@ -14,6 +14,7 @@ pub mod lenet;
 pub mod mlp;
 pub mod pretrained;
 pub mod resnet;
+pub mod segnet;
 
 use anyhow::{bail, Result};
 use std::sync::Arc;
@@ -103,6 +104,14 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &["variant", "pretrained"],
         build: |cfg, p, input| Ok(Box::new(resnet::ResNet18::new(p, input, &cfg.variant)?)),
         pretrained_ignore: &["fc.", "*num_batches_tracked"],
+    },
+    EncoderInfo {
+        name: "segnet",
+        about: "SegNet as MTAN's split multi-task network: shared VGG-style encoder-decoder with pooling indices, full-resolution 64-channel map for dense heads (Badrinarayanan et al. 2017; Liu et al. 2019)",
+        output: "spatial",
+        keys: &[],
+        build: |_, p, input| Ok(Box::new(segnet::SegNet::new(p, input)?)),
+        pretrained_ignore: &["*num_batches_tracked"],
     },
 ];
 

@@ -2,6 +2,12 @@
 //! PyTorch's form: m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²;
 //! p ← p − lr · (m / (1−β1ᵗ)) / (√(v / (1−β2ᵗ)) + ε). Adam adds λ p to g (L2);
 //! AdamW first decays p ← p (1 − lr λ).
+//!
+//! Computed as `torch.optim.Adam`'s single-tensor path does, in place: m.lerp_(g, 1−β1),
+//! v.mul_(β2).addcmul_(g, g, value=1−β2), denom = √v / √(1−β2ᵗ) + ε,
+//! p.addcdiv_(m, denom, value=−lr/(1−β1ᵗ)): the same rounding as the reference, and two
+//! temporaries per parameter instead of eight (on ResNet-18's 11M parameters the update is a
+//! visible part of a CPU step).
 
 use anyhow::Result;
 use std::collections::HashMap;
@@ -67,10 +73,13 @@ impl AdamStep {
     /// m ← β1 m + (1−β1) g; v ← β2 v + (1−β2) g²; p ← p − lr m̂ / (√v̂ + ε), all in place
     /// (the caller holds `no_grad`).
     pub(super) fn apply(&self, p: &mut Tensor, g: &Tensor, m: &mut Tensor, v: &mut Tensor) {
-        let _ = m.g_mul_scalar_(self.b1).g_add_(&(g * (1.0 - self.b1)));
-        let _ = v.g_mul_scalar_(self.b2).g_add_(&(g * g * (1.0 - self.b2)));
-        let denom = (&*v / self.bc2).sqrt() + self.eps;
-        let _ = p.g_add_(&(&*m / denom * (-self.lr / self.bc1)));
+        let _ = m.lerp_(g, 1.0 - self.b1);
+        // addcmul_/addcdiv_ take no scale in tch: (value · t1) · t2 and (value · t1) / t2 are
+        // what PyTorch's kernels compute, so scaling t1 first rounds the same.
+        let _ = v.g_mul_scalar_(self.b2).addcmul_(&(g * (1.0 - self.b2)), g);
+        let mut denom = v.sqrt();
+        let _ = denom.g_div_scalar_(self.bc2.sqrt()).g_add_scalar_(self.eps);
+        let _ = p.addcdiv_(&(&*m * (-self.lr / self.bc1)), &denom);
     }
 }
 
