@@ -27,12 +27,15 @@ pub enum TaskSampling {
 
 /// `train.augment`: geometric augmentations of training batches (see `data::augment`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
-#[serde(rename_all = "lowercase")]
+#[serde(rename_all = "snake_case")]
 pub enum Augmentation {
     /// Horizontal flip with probability 1/2.
     Hflip,
     /// Pad by `train.crop_pad` on every side, then a random crop back to the input size.
     Crop,
+    /// MTAN's `RandomScaleCrop`: a crop of 1/s of the size (s drawn from {1, 1.2, 1.5}) resized
+    /// back; dense targets move with the image (depth divided by s).
+    ScaleCrop,
 }
 
 /// `[train]`. STL and MTL runs of a setting take the same number of steps: an epoch is one
@@ -66,7 +69,8 @@ pub struct TrainConfig {
     /// libtorch's deterministic algorithms (bit-reproducible CUDA runs, typically 10–30% slower
     /// on GPU; no effect on CPU, which is deterministic anyway). See `train::determinism`.
     pub deterministic: bool,
-    /// Augmentations of training batches, drawn per step (`hflip`, `crop`; default none),
+    /// Augmentations of training batches, drawn per step (`hflip`, `crop`, `scale_crop`;
+    /// default none),
     /// applied to inputs and dense targets alike.
     pub augment: Vec<Augmentation>,
     /// Padding of `crop` in pixels (CIFAR's standard: 4).

@@ -1,10 +1,13 @@
 //! Geometric augmentation of training batches, applied alike to an image and its dense
-//! targets: horizontal flip (probability 1/2; the normals' x component changes sign) and
+//! targets: horizontal flip (probability 1/2; the normals' x component changes sign),
 //! pad-and-crop (pad by p on every side, crop a random H × W window: the standard CIFAR
-//! augmentation, Krizhevsky 2009 / He et al. 2016). Padded pixels are 0 in the (normalised)
-//! inputs — the mean — and the kind's "missing" marker in dense targets
+//! augmentation, Krizhevsky 2009 / He et al. 2016) and scale-crop (MTAN's `RandomScaleCrop`,
+//! specs/mtan_data.md §1: s drawn from {1, 1.2, 1.5}, a ⌊H/s⌋ × ⌊W/s⌋ window at a uniformly
+//! drawn offset resized back to H × W — bilinear with align_corners for images and normals,
+//! nearest for labels and depth — and depth divided by s). Padded pixels are 0 in the
+//! (normalised) inputs — the mean — and the kind's "missing" marker in dense targets
 //! ([`crate::task::SpatialTarget`]), so they enter no loss or metric. Image-level targets are
-//! left as they are.
+//! left as they are. Order: scale-crop, pad-and-crop, flip (MTAN flips after scaling).
 //!
 //! A step's draw is a function of (`train.seed`, step, stream) alone, so a resumed run sees the
 //! same batches; tasks on shared inputs share one draw, so every target moves with its image.
@@ -14,13 +17,17 @@ use rand_chacha::ChaCha8Rng;
 use tch::Tensor;
 
 use crate::config::{Augmentation, TrainConfig};
-use crate::task::SpatialTarget;
+use crate::task::{Resize, SpatialTarget};
+
+/// MTAN's scales.
+pub const SCALES: [f64; 3] = [1.0, 1.2, 1.5];
 
 /// The configured augmentations.
 #[derive(Debug, Clone, PartialEq)]
 pub struct Augment {
     flip: bool,
     crop_pad: Option<i64>,
+    scale_crop: bool,
 }
 
 /// One batch's random choices: per example, a flip and a crop offset (dy, dx) in [0, 2p].
@@ -30,6 +37,9 @@ pub struct Draw {
     pub flip: Vec<bool>,
     /// Crop offsets of example i (all 0 without `crop`).
     pub offset: Vec<(i64, i64)>,
+    /// Scale-crop of example i: the scale and the window's offset as fractions in [0, 1) of
+    /// the free rows and columns (empty without `scale_crop`).
+    pub scale: Vec<(f64, f64, f64)>,
 }
 
 impl Augment {
@@ -44,6 +54,7 @@ impl Augment {
                 .augment
                 .contains(&Augmentation::Crop)
                 .then_some(cfg.crop_pad),
+            scale_crop: cfg.augment.contains(&Augmentation::ScaleCrop),
         })
     }
 
@@ -59,11 +70,18 @@ impl Augment {
         let mut draw = Draw {
             flip: Vec::with_capacity(n),
             offset: Vec::with_capacity(n),
+            scale: Vec::new(),
         };
         for _ in 0..n {
             draw.flip.push(self.flip && rng.random::<bool>());
             draw.offset
                 .push((rng.random_range(0..=2 * p), rng.random_range(0..=2 * p)));
+            // Drawn only when configured, so runs without it keep their draws.
+            if self.scale_crop {
+                let s = SCALES[rng.random_range(0..SCALES.len())];
+                draw.scale
+                    .push((s, rng.random::<f64>(), rng.random::<f64>()));
+            }
         }
         draw
     }
@@ -76,6 +94,8 @@ impl Augment {
             SpatialTarget {
                 fill: 0.0,
                 flip_negates: None,
+                resize: Resize::Bilinear,
+                divide_by_scale: false,
             },
         )
     }
@@ -96,6 +116,9 @@ impl Augment {
         let rows: Vec<Tensor> = (0..size[0])
             .map(|i| {
                 let mut e = t.get(i);
+                if let Some(&(s, u, v)) = draw.scale.get(i as usize) {
+                    e = scale_crop(&e, s, u, v, how);
+                }
                 let (dy, dx) = draw.offset[i as usize];
                 if p > 0 {
                     e = e
@@ -131,6 +154,30 @@ impl Augment {
     }
 }
 
+/// One example `[H, W]` or `[C, H, W]` scale-cropped by `s` at fractional offset (u, v).
+fn scale_crop(e: &Tensor, s: f64, u: f64, v: f64, how: SpatialTarget) -> Tensor {
+    let size = e.size();
+    let (h, w) = (size[size.len() - 2], size[size.len() - 1]);
+    // int(H / s) as MTAN; offsets uniform over 0 ..= H − h', as random.randint.
+    let (ch, cw) = (((h as f64) / s) as i64, ((w as f64) / s) as i64);
+    let top = ((u * (h - ch + 1) as f64) as i64).min(h - ch);
+    let left = ((v * (w - cw + 1) as f64) as i64).min(w - cw);
+    let crop = e.narrow(-2, top, ch).narrow(-1, left, cw);
+    let four = if size.len() == 2 {
+        crop.unsqueeze(0).unsqueeze(0)
+    } else {
+        crop.unsqueeze(0)
+    };
+    let kind = four.kind();
+    let f = four.to_kind(tch::Kind::Float);
+    let r = match how.resize {
+        Resize::Bilinear => f.upsample_bilinear2d([h, w], true, None, None),
+        Resize::Nearest => f.upsample_nearest2d([h, w], None, None),
+    };
+    let r = if how.divide_by_scale { r / s } else { r };
+    r.to_kind(kind).view(size.as_slice())
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -140,6 +187,7 @@ mod tests {
         Augment {
             flip,
             crop_pad: pad,
+            scale_crop: false,
         }
     }
 
@@ -150,6 +198,7 @@ mod tests {
         let d = Draw {
             flip: vec![true],
             offset: vec![(0, 0)],
+            scale: vec![],
         };
         let y = a.inputs(&x, &d);
         assert_eq!(
@@ -161,6 +210,8 @@ mod tests {
         let how = SpatialTarget {
             fill: 0.0,
             flip_negates: Some(0),
+            resize: Resize::Bilinear,
+            divide_by_scale: false,
         };
         let f = a.targets(&normals, &d, Some(how));
         // Pixel order reversed, then n_x negated.
@@ -178,6 +229,7 @@ mod tests {
         let d = Draw {
             flip: vec![false],
             offset: vec![(0, 2)],
+            scale: vec![],
         };
         let xs = a.inputs(&x, &d);
         let ys = a.targets(
@@ -186,6 +238,8 @@ mod tests {
             Some(SpatialTarget {
                 fill: -1.0,
                 flip_negates: None,
+                resize: Resize::Nearest,
+                divide_by_scale: false,
             }),
         );
         // Offset (0, 2) with pad 1: rows shift down by one, columns left by one.
@@ -219,5 +273,67 @@ mod tests {
             .iter()
             .all(|&(y, x)| (0..=8).contains(&y) && (0..=8).contains(&x)));
         assert!(d.flip.iter().any(|f| *f) && d.flip.iter().any(|f| !*f));
+    }
+
+    #[test]
+    fn scale_crop_by_hand_moves_targets_with_the_image() {
+        let a = Augment {
+            flip: false,
+            crop_pad: None,
+            scale_crop: true,
+        };
+        // 6x6, scale 1.5: a 4x4 window at (u, v) = (0.99, 0.0) → top 2, left 0, resized back.
+        let d = Draw {
+            flip: vec![false],
+            offset: vec![(0, 0)],
+            scale: vec![(1.5, 0.99, 0.0)],
+        };
+        let labels = Tensor::arange(36, (Kind::Int64, Device::Cpu)).view([1, 6, 6]);
+        let nearest = SpatialTarget {
+            fill: -1.0,
+            flip_negates: None,
+            resize: Resize::Nearest,
+            divide_by_scale: false,
+        };
+        let y = a.targets(&labels, &d, Some(nearest));
+        // Nearest 4 → 6: source index ⌊i · 4/6⌋ = 0,0,1,2,2,3; rows start at 2.
+        let src = [0i64, 0, 1, 2, 2, 3];
+        let want: Vec<i64> = (0..6)
+            .flat_map(|r| src.iter().map(move |&c| (2 + src[r]) * 6 + c))
+            .collect();
+        assert_eq!(Vec::<i64>::try_from(&y.reshape([-1])).unwrap(), want);
+        // Depth: the same window, values divided by the scale.
+        let depth = (labels.to_kind(Kind::Float) + 1.0).unsqueeze(1);
+        let dz = a.targets(
+            &depth,
+            &d,
+            Some(SpatialTarget {
+                fill: 0.0,
+                flip_negates: None,
+                resize: Resize::Nearest,
+                divide_by_scale: true,
+            }),
+        );
+        let got = Vec::<f32>::try_from(&dz.reshape([-1])).unwrap();
+        for (g, w) in got.iter().zip(&want) {
+            assert!((g - (*w as f32 + 1.0) / 1.5).abs() < 1e-6);
+        }
+        // Image, bilinear with align_corners: the window's corners land on the corners.
+        let x = labels.to_kind(Kind::Float).unsqueeze(1);
+        let xi = a.inputs(&x, &d);
+        let v = Vec::<f32>::try_from(&xi.reshape([-1])).unwrap();
+        assert_eq!((v[0], v[5], v[30], v[35]), (12.0, 15.0, 30.0, 33.0));
+        // Scale 1 leaves everything as it was.
+        let one = Draw {
+            flip: vec![false],
+            offset: vec![(0, 0)],
+            scale: vec![(1.0, 0.5, 0.5)],
+        };
+        assert!(a.targets(&labels, &one, Some(nearest)).equal(&labels));
+        assert!(a
+            .draw(16, 3, 2, 0)
+            .scale
+            .iter()
+            .all(|s| SCALES.contains(&s.0)));
     }
 }

@@ -103,6 +103,8 @@ impl TaskKind for Depth {
         Some(super::SpatialTarget {
             fill: 0.0,
             flip_negates: None,
+            resize: super::Resize::Nearest,
+            divide_by_scale: true,
         })
     }
 

@@ -230,6 +230,21 @@ pub struct SpatialTarget {
     pub fill: f64,
     /// Channel negated by a horizontal flip (the x component of surface normals).
     pub flip_negates: Option<i64>,
+    /// How a scale-crop resizes the target: bilinear (align_corners, continuous maps such as
+    /// normals) or nearest (labels, and depth, whose invalid zeros must not blend in).
+    pub resize: Resize,
+    /// Whether a scale-crop by s divides the values by s (depth: zooming in by s brings the
+    /// scene s times closer, MTAN's `RandomScaleCrop`).
+    pub divide_by_scale: bool,
+}
+
+/// Interpolation of a resized map.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Resize {
+    /// Bilinear, align_corners = true (MTAN's images and normals).
+    Bilinear,
+    /// Nearest neighbour (MTAN's labels and depth).
+    Nearest,
 }
 
 /// `x` as one f64 (a scalar tensor, any kind or device).

@@ -131,6 +131,8 @@ impl TaskKind for Normals {
         Some(super::SpatialTarget {
             fill: 0.0,
             flip_negates: Some(0),
+            resize: super::Resize::Bilinear,
+            divide_by_scale: false,
         })
     }
 

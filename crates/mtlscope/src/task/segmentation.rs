@@ -149,6 +149,8 @@ impl TaskKind for Segmentation {
         Some(super::SpatialTarget {
             fill: self.spec.ignore_index as f64,
             flip_negates: None,
+            resize: super::Resize::Nearest,
+            divide_by_scale: false,
         })
     }
 
