@@ -5,19 +5,8 @@
 
 mod common;
 
-use std::process::Command;
-
 fn run(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
+    common::mtlscope_ok(args).0
 }
 
 /// A miniature CelebA (40 images of 36x44: 32 train, 4 val, 4 test) prepared at 16x16.
@@ -77,20 +66,10 @@ fn quick_experiment_runs_and_reports_on_a_miniature_copy() {
         transfer.contains("mtl_all,Smiling,test_accuracy,"),
         "{transfer}"
     );
-    let run_dir = std::fs::read_dir(out.join("runs").join("mtl_all"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = common::first_run(&out, "mtl_all");
     let info = mtlscope::train::run_files::read_run_info(&run_dir).unwrap();
     assert_eq!(info.tasks.len(), 40);
-    let run_dir = std::fs::read_dir(out.join("runs").join("mtl_three"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = common::first_run(&out, "mtl_three");
     let probes = mtlscope::train::run_files::read_probes(&run_dir).unwrap();
     assert!(probes
         .iter()

@@ -2,6 +2,8 @@
 //! the shipped quick experiment (ResNet-18, STL and a 3-task MTL) trains, evaluates, probes and
 //! reports.
 
+mod common;
+
 use std::process::Command;
 
 #[test]
@@ -10,16 +12,7 @@ fn quick_experiment_runs_and_reports_on_a_miniature_copy() {
     let data = tmp.path().join("cifar-100-binary");
     mtlscope::data::cifar100::write_miniature(&data, 4, 2, 3).unwrap();
     let out = tmp.path().join("exp");
-    let bin = env!("CARGO_BIN_EXE_mtlscope");
-    let run = |args: &[&str]| {
-        let o = Command::new(bin).args(args).output().unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-        String::from_utf8_lossy(&o.stdout).to_string()
-    };
+    let run = common::mtlscope_ok;
     let out_s = out.to_str().unwrap();
     let data_set = format!("data.data_dir={:?}", tmp.path().to_str().unwrap());
     run(&[
@@ -43,12 +36,7 @@ fn quick_experiment_runs_and_reports_on_a_miniature_copy() {
         "{transfer}"
     );
     // The MTL run recorded all three tasks and ResNet-18's probes.
-    let run_dir = std::fs::read_dir(out.join("runs").join("mtl_three"))
-        .unwrap()
-        .next()
-        .unwrap()
-        .unwrap()
-        .path();
+    let run_dir = common::first_run(&out, "mtl_three");
     let info = mtlscope::train::run_files::read_run_info(&run_dir).unwrap();
     let names: Vec<&str> = info.tasks.iter().map(|t| t.name.as_str()).collect();
     assert_eq!(names, ["fish", "aquatic_mammals", "insects"]);

@@ -2,19 +2,10 @@
 //! `data check` reads them, the shipped NYUv2 quick experiment trains STL and MTL, evaluates
 //! with the LibMTL metrics and reports Δm; the Cityscapes base config trains on its copy.
 
-use std::process::Command;
+mod common;
 
 fn run(args: &[&str]) -> String {
-    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    assert!(
-        o.status.success(),
-        "{args:?}: {}",
-        String::from_utf8_lossy(&o.stderr)
-    );
-    String::from_utf8_lossy(&o.stdout).to_string()
+    common::mtlscope_ok(args).0
 }
 
 #[test]

@@ -5,17 +5,7 @@
 
 mod common;
 
-use std::process::Command;
-
-fn run(args: &[&str]) -> (String, String) {
-    let o = Command::new(env!("CARGO_BIN_EXE_mtlscope"))
-        .args(args)
-        .output()
-        .unwrap();
-    let err = String::from_utf8_lossy(&o.stderr).to_string();
-    assert!(o.status.success(), "{args:?}: {err}");
-    (String::from_utf8_lossy(&o.stdout).to_string(), err)
-}
+use common::mtlscope_ok as run;
 
 #[test]
 fn quick_experiment_and_fashion_notmnist_run_on_a_miniature_copy() {

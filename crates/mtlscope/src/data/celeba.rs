@@ -566,7 +566,7 @@ impl Cache {
             1 << 20,
             std::fs::File::open(&path).with_context(|| format!("opening {}", path.display()))?,
         );
-        std::io::copy(&mut (&mut f).take(start), &mut std::io::sink())?;
+        std::io::Seek::seek(&mut f, std::io::SeekFrom::Start(start))?;
         let n = header.count;
         let mut partition = vec![0u8; n];
         let mut attrs = vec![0u8; 40 * n];

@@ -60,10 +60,7 @@ impl Dataset for Cityscapes {
     }
 
     fn tasks(&self) -> Vec<TaskInfo> {
-        maps(7, String::new())
-            .iter()
-            .map(|m| TaskInfo::new(m.name, m.spec.build().expect("valid").as_ref()))
-            .collect()
+        mtan::task_infos(&maps(7, String::new()))
     }
 
     fn takes_val_size(&self) -> bool {

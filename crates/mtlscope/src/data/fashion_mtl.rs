@@ -265,10 +265,9 @@ impl Dataset for FashionMtl {
                     )?
                 }
                 "notmnist" => {
-                    let root = match (&cfg.data_dir, std::env::var_os("MTLSCOPE_DATA")) {
-                        (Some(d), _) => d.clone(),
-                        (None, Some(env)) => env.into(),
-                        (None, None) => bail!(
+                    let root = match super::locate::user_root(cfg.data_dir.as_deref()) {
+                        Some(d) => d,
+                        None => bail!(
                             "data.tasks: `notmnist` needs NotMNIST (notMNIST_small/ or \
                              notMNIST_large/, or their .tar.gz) in data.data_dir (or \
                              $MTLSCOPE_DATA), beside the Fashion-MNIST files or a fashion-mnist/ \

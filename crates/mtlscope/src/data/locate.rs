@@ -31,6 +31,14 @@ pub fn has_files(dir: &Path) -> bool {
     FILES.iter().all(|f| file_in(dir, f).exists())
 }
 
+/// The folder the user named for data: `data_dir`, else `$MTLSCOPE_DATA`; `None` when neither
+/// is set (datasets with a system-wide copy then fall back to it, the others ask for one).
+pub fn user_root(data_dir: Option<&Path>) -> Option<PathBuf> {
+    data_dir
+        .map(Path::to_path_buf)
+        .or_else(|| std::env::var_os("MTLSCOPE_DATA").map(PathBuf::from))
+}
+
 /// Finds the folder holding the Fashion-MNIST files. The first location given (`data_dir`,
 /// else `$MTLSCOPE_DATA`, else the Debian package) must hold them: an explicit location that
 /// lacks them is an error naming it, never a silent fall-through to another copy.

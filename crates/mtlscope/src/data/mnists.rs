@@ -20,12 +20,11 @@
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Result};
-use tch::Tensor;
 
 use super::fashion_mtl::{read_pair, split_indices, Raw};
-use super::locate::{has_files, DEBIAN_DIR};
+use super::locate::{has_files, user_root, DEBIAN_DIR};
 use super::notmnist::{self, NotMnist};
-use super::{Dataset, Inputs, Split, TaskData};
+use super::{Dataset, Inputs, TaskData};
 use crate::config::DataConfig;
 use crate::task::TaskInfo;
 
@@ -37,10 +36,9 @@ pub struct Mnists;
 
 /// The folder the files are looked for in.
 fn root(cfg: &DataConfig) -> Result<PathBuf> {
-    match (&cfg.data_dir, std::env::var_os("MTLSCOPE_DATA")) {
-        (Some(d), _) => Ok(d.clone()),
-        (None, Some(env)) => Ok(PathBuf::from(env)),
-        (None, None) => bail!(
+    match user_root(cfg.data_dir.as_deref()) {
+        Some(d) => Ok(d),
+        None => bail!(
             "data.data_dir: MNISTS needs a folder holding mnist/ (the MNIST IDX files) and \
              notMNIST_small/ or notMNIST_large/ (or their .tar.gz); pass --data-dir or set \
              $MTLSCOPE_DATA"
@@ -107,17 +105,8 @@ fn idx_task(name: &str, dir: &Path, cfg: &DataConfig) -> Result<TaskData> {
     if let Some(l) = cfg.train_limit {
         tr.truncate(l);
     }
-    let part = |raw: &Raw, rows: &[usize]| {
-        let mut px = Vec::with_capacity(rows.len() * 784);
-        for &r in rows {
-            px.extend_from_slice(&raw.images.data[r * 784..(r + 1) * 784]);
-        }
-        let y: Vec<i64> = rows.iter().map(|&r| raw.labels.data[r] as i64).collect();
-        Split {
-            x: Tensor::from_slice(&px).view([rows.len() as i64, 1, 28, 28]),
-            y: Tensor::from_slice(&y),
-        }
-    };
+    let part =
+        |raw: &Raw, rows: &[usize]| notmnist::gray_split(&raw.images.data, &raw.labels.data, rows);
     let train_split = part(&train, &tr);
     let inputs = Inputs::pixel_stats(&train_split.x);
     Ok(TaskData::new(

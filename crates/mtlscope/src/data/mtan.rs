@@ -252,12 +252,10 @@ pub fn hold_out(
     p.shuffle(&mut ChaCha8Rng::seed_from_u64(
         split_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ 0x4d7a_2019,
     ));
-    let val = p[..v].to_vec();
-    let mut train = p[v..].to_vec();
     // Sample order within a split does not matter to training (the sampler shuffles); sorted
     // keeps file reads sequential.
+    let (mut val, mut train) = (p[..v].to_vec(), p[v..].to_vec());
     train.sort_unstable();
-    let mut val = val;
     val.sort_unstable();
     Ok((train, val))
 }
@@ -272,6 +270,13 @@ pub struct TaskMap {
     pub map: Map,
     /// The task's kind.
     pub spec: TaskSpec,
+}
+
+/// What a run records about each task of `maps` (`Dataset::tasks` of a release).
+pub fn task_infos(maps: &[TaskMap]) -> Vec<crate::task::TaskInfo> {
+    maps.iter()
+        .map(|m| crate::task::TaskInfo::new(m.name, m.spec.build().expect("valid").as_ref()))
+        .collect()
 }
 
 /// Loads the tasks `cfg.tasks` names from the release at `cfg.data_dir`, `available` telling

@@ -247,21 +247,25 @@ pub fn task(name: &str, nm: &NotMnist, cfg: &DataConfig) -> Result<TaskData> {
     if let Some(l) = cfg.train_limit {
         tr.truncate(l);
     }
-    let part = |rows: &[usize]| {
-        let d = SIDE * SIDE;
-        let mut px = Vec::with_capacity(rows.len() * d);
-        for &r in rows {
-            px.extend_from_slice(&nm.pixels[r * d..(r + 1) * d]);
-        }
-        let y: Vec<i64> = rows.iter().map(|&r| nm.labels[r] as i64).collect();
-        Split {
-            x: Tensor::from_slice(&px).view([rows.len() as i64, 1, SIDE as i64, SIDE as i64]),
-            y: Tensor::from_slice(&y),
-        }
-    };
+    let part = |rows: &[usize]| gray_split(&nm.pixels, &nm.labels, rows);
     let train = part(&tr);
     let inputs = Inputs::pixel_stats(&train.x);
     Ok(TaskData::new(name, ten_classes(), train, part(&va), part(&te))?.with_inputs(inputs))
+}
+
+/// The split of images `rows` of 28×28 grey images stored row after row in `pixels` (`u8`
+/// `[n, 1, 28, 28]`) with their class `labels`: NotMNIST's and the MNIST family's layout.
+pub fn gray_split(pixels: &[u8], labels: &[u8], rows: &[usize]) -> Split {
+    let d = SIDE * SIDE;
+    let mut px = Vec::with_capacity(rows.len() * d);
+    for &r in rows {
+        px.extend_from_slice(&pixels[r * d..(r + 1) * d]);
+    }
+    let y: Vec<i64> = rows.iter().map(|&r| labels[r] as i64).collect();
+    Split {
+        x: Tensor::from_slice(&px).view([rows.len() as i64, 1, SIDE as i64, SIDE as i64]),
+        y: Tensor::from_slice(&y),
+    }
 }
 
 /// A 10-way classification task (NotMNIST's letters, the MNIST family's classes).

@@ -67,10 +67,7 @@ impl Dataset for Nyuv2 {
     }
 
     fn tasks(&self) -> Vec<TaskInfo> {
-        maps()
-            .iter()
-            .map(|m| TaskInfo::new(m.name, m.spec.build().expect("valid").as_ref()))
-            .collect()
+        mtan::task_infos(&maps())
     }
 
     fn takes_val_size(&self) -> bool {

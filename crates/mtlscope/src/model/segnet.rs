@@ -156,7 +156,10 @@ mod tests {
             encoder: "segnet".into(),
             ..ModelConfig::default()
         };
-        MultiTaskNet::new(
+        // Seeded, under the init lock: an unseeded build of these 25M parameters moves libtorch's
+        // global generator while parallel tests initialise their networks from it.
+        MultiTaskNet::seeded(
+            0,
             &model,
             &[("seg".into(), kind.into())],
             [3, hw[0], hw[1]],

@@ -97,6 +97,25 @@ pub fn mtlscope(args: &[&str]) -> std::process::Output {
         .expect("running mtlscope")
 }
 
+/// Runs `mtlscope args`, asserts that it succeeded (printing its stderr if not), and returns
+/// its stdout and stderr.
+pub fn mtlscope_ok(args: &[&str]) -> (String, String) {
+    let o = mtlscope(args);
+    let err = String::from_utf8_lossy(&o.stderr).to_string();
+    assert!(o.status.success(), "{args:?}: {err}");
+    (String::from_utf8_lossy(&o.stdout).to_string(), err)
+}
+
+/// The run directory of the first seed of `variant` in experiment directory `exp`.
+pub fn first_run(exp: &Path, variant: &str) -> PathBuf {
+    std::fs::read_dir(exp.join("runs").join(variant))
+        .unwrap()
+        .next()
+        .unwrap()
+        .unwrap()
+        .path()
+}
+
 /// Options of a CPU run of the config at `cfg` with `overrides` into `out`, quiet, optionally
 /// resuming or stopping after `stop_after` steps (as an interrupt would).
 pub fn run_options(
