@@ -384,3 +384,92 @@ fn bad_objective_keys_are_named() {
     let e = err(&["objective.c=0.3"]);
     assert!(e.contains("objective.c"), "{e}");
 }
+
+/// `loss_scale = "imtl_l"` with `imtl_g` is LibMTL's IMTL: the step at scales s aggregates the
+/// Jacobian of e^{s_k} L_k − s_k (rows e^{s_k} ∇L_k, heads e^{s_k} ∇φ_k L_k), and the scales take
+/// one Adam step on e^{s_k} L_k − 1. Checked against the same quantities formed by hand from
+/// the unscaled task gradients and `mtl-aggregate`'s IMTL-G.
+#[test]
+fn imtl_loss_scales_follow_libmtl() {
+    use mtl_aggregate::{Gramian, Method};
+    use mtlscope::aggregate::jacobian::task_gradients;
+    let tasks = mtlscope::task::multiclass::heads(&["a", "b"], 10);
+    let net =
+        MultiTaskNet::seeded(5, &ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu).unwrap();
+    let batch = |seed| {
+        tch::manual_seed(seed);
+        Batch {
+            x: Tensor::randn([16, 1, 28, 28], (Kind::Float, Device::Cpu)),
+            y: Tensor::randint(10, [16], (Kind::Int64, Device::Cpu)),
+        }
+    };
+    let batches = vec![batch(1), batch(2)];
+    let lr = 0.01;
+    let cfg = ObjectiveConfig {
+        kind: ObjectiveKind::Aggregate,
+        method: Some("imtl_g".into()),
+        loss_scale: Some("imtl_l".into()),
+        loss_scale_lr: lr,
+        log_every: 0,
+        ..Default::default()
+    };
+    let mut obj = objective::build(&cfg, 2, 1).unwrap();
+    let scales = |obj: &dyn objective::Objective| -> Vec<f64> {
+        let st = obj.state();
+        let s = &st.iter().find(|(k, _)| k == "loss_scale.s").unwrap().1;
+        Vec::try_from(s.to_kind(Kind::Double)).unwrap()
+    };
+    assert_eq!(scales(obj.as_ref()), vec![0.0, 0.0]);
+    let tg = task_gradients(&net, &batches);
+    let n = net.shared_params().len();
+    let flat = |g: &[Tensor]| {
+        Tensor::cat(&g.iter().map(|t| t.reshape([-1])).collect::<Vec<_>>(), 0).to_kind(Kind::Double)
+    };
+    // The expected step at scales s: IMTL-G on diag(e^s) J, heads times e^{s_k}.
+    let expect = |s: &[f64]| -> (Tensor, Vec<Tensor>) {
+        let c: Vec<f64> = s.iter().map(|x| x.exp()).collect();
+        let j = tg.jacobian.to_kind(Kind::Double) * Tensor::from_slice(&c).unsqueeze(1);
+        let g: Vec<f64> = Vec::try_from(j.matmul(&j.tr()).reshape([-1])).unwrap();
+        let Method::Gramian(mut w) = mtl_aggregate::registry::build("imtl_g", &[]).unwrap() else {
+            panic!("imtl_g is a Gramian method")
+        };
+        let wts = w.weights(&Gramian::from_row_major(2, g).unwrap()).unwrap();
+        let d = Tensor::from_slice(&wts)
+            .unsqueeze(0)
+            .matmul(&j)
+            .squeeze_dim(0);
+        let heads = (0..2).map(|k| flat(&tg.heads[k]) * c[k]).collect();
+        (d, heads)
+    };
+    let check = |out: &objective::StepOutput, s: &[f64]| {
+        let (d, heads) = expect(s);
+        let got = flat(&out.grads[..n]);
+        assert!(
+            got.allclose(&d, 1e-4, 1e-7, false),
+            "shared direction at s = {s:?}"
+        );
+        let hn = net.head_params(0).len();
+        for (k, h) in heads.iter().enumerate() {
+            let got = flat(&out.grads[n + k * hn..n + (k + 1) * hn]);
+            assert!(got.allclose(h, 1e-5, 1e-8, false), "head {k} at s = {s:?}");
+        }
+    };
+    // Step 1 at s = 0 (plain IMTL-G), then Adam's first step on e^0 L_k − 1 = L_k − 1:
+    // s_k = −lr · g / (|g| + ε) (bias-corrected moments m̂ = g, v̂ = g²).
+    let out = obj.step(&net, &batches, 0).unwrap();
+    check(&out, &[0.0, 0.0]);
+    let l: Vec<f64> = Vec::try_from(tg.losses.to_kind(Kind::Double)).unwrap();
+    let s1 = scales(obj.as_ref());
+    for k in 0..2 {
+        let g = l[k] - 1.0;
+        assert!((s1[k] + lr * g / (g.abs() + 1e-8)).abs() < 1e-9, "{s1:?}");
+    }
+    // Step 2 (same weights, same batches) at s1 ≠ 0.
+    let out = obj.step(&net, &batches, 1).unwrap();
+    check(&out, &s1);
+    // The scales are checkpoint state: a fresh objective resumes them.
+    let state: std::collections::HashMap<String, Tensor> = obj.state().into_iter().collect();
+    let mut again = objective::build(&cfg, 2, 1).unwrap();
+    again.load_state(&state).unwrap();
+    assert_eq!(scales(again.as_ref()), scales(obj.as_ref()));
+}

@@ -104,7 +104,7 @@ fn report_gives_known_numbers_and_valid_figures() {
         get(&t, &key("mgda_ab", "b", "val_accuracy"), "delta"),
         0.02
     ));
-    assert_eq!(t.len(), 2 * 2 * 4 * 3);
+    assert_eq!(t.len(), 2 * 2 * 4 * 4); // variants × tasks × metrics × aggregates
 
     // Comparable-loss bins over [0.002, 2.3]: MTL reaches 0.02 (bin 14), STL all 20 bins.
     let b = read_csv(&tables.join("comparable_loss.csv"));
@@ -298,7 +298,7 @@ fn report_gives_known_numbers_and_valid_figures() {
     let k = [("variant", "mgda_ab"), ("aggregate", "top10_val")];
     let want = (-(0.83 - 0.81) / 0.81 - (0.73 - 0.71) / 0.71) / 2.0 * 100.0;
     assert!(close(get(&dm, &k, "delta_m_pct"), want) && want < 0.0);
-    assert_eq!(dm.len(), 2 * 3);
+    assert_eq!(dm.len(), 2 * 4);
 
     // selection.csv: the aggregate's config name, the metric each score used (the default
     // `primary` is a multi-class task's accuracy) and the tasks it averaged.
@@ -621,8 +621,8 @@ fn transfer_and_delta_m_per_metric_with_each_metrics_direction() {
     ));
     assert_eq!(verdict("dep", "test_abs_err"), "negative");
     assert_eq!(verdict("dep", "test_rel_err"), "positive");
-    // Each task's metrics, then its loss, on val and test, × 3 aggregates.
-    assert_eq!(t.len(), 2 * (3 * 2) * 3);
+    // Each task's metrics, then its loss, on val and test, × 4 aggregates.
+    assert_eq!(t.len(), 2 * (3 * 2) * 4);
     assert!(t
         .iter()
         .all(|r| !r["metric"].contains("accuracy") || r["task"] == "seg"));

@@ -8,6 +8,8 @@
 //! metric on that task's validation split (`[selection] metric`, default each task's primary
 //! metric: [`rank_metric`]), and every metric's `top10_val` averages those same checkpoints — so
 //! a run's top-10 test loss and top-10 test accuracy (or mIoU) describe the same models.
+//! `best_val` is early stopping: the value at the best of those checkpoints. Under
+//! `val_delta_m` the checkpoints are ranked per run, by the validation Δm ([`Ranking::DeltaM`]).
 //!
 //! Metrics are whatever the run's tasks report (`run.json`), each with its direction; nothing
 //! here knows a task kind.
@@ -36,6 +38,21 @@ pub enum Aggregate {
     Mean,
     /// Smallest value.
     Min,
+    /// Value at the best checkpoint by the selection ranking (early stopping: LibMTL's and
+    /// Elich et al.'s "test metrics at the best validation epoch").
+    BestVal,
+}
+
+impl From<crate::experiment::plan::SelectAggregate> for Aggregate {
+    fn from(a: crate::experiment::plan::SelectAggregate) -> Self {
+        use crate::experiment::plan::SelectAggregate as S;
+        match a {
+            S::Final => Aggregate::Final,
+            S::Top10Val => Aggregate::Top10Val,
+            S::Last20 => Aggregate::Last20,
+            S::BestVal => Aggregate::BestVal,
+        }
+    }
 }
 
 impl Aggregate {
@@ -48,6 +65,7 @@ impl Aggregate {
             Aggregate::Max20 => "max20",
             Aggregate::Mean => "mean",
             Aggregate::Min => "min",
+            Aggregate::BestVal => "best_val",
         }
     }
 }
@@ -134,6 +152,7 @@ pub fn rank_metric(select: &SelectMetric, task: &TaskInfo) -> Option<Metric> {
     let spec = match select {
         SelectMetric::Primary => primary(task),
         SelectMetric::Val(name) => task.metrics.iter().find(|m| &m.name == name)?,
+        SelectMetric::DeltaM => return None,
     };
     Some(Metric::new(Split::Val, spec))
 }
@@ -164,7 +183,7 @@ pub fn series_aggregate(values: &[(u64, f64)], agg: Aggregate) -> Option<f64> {
         }
         Aggregate::Mean => mean(&v),
         Aggregate::Min => v.iter().copied().fold(f64::INFINITY, f64::min),
-        Aggregate::Top10Val => return None,
+        Aggregate::Top10Val | Aggregate::BestVal => return None,
     })
 }
 
@@ -173,39 +192,136 @@ pub fn series_aggregate(values: &[(u64, f64)], agg: Aggregate) -> Option<f64> {
 /// best first; ties keep the earlier checkpoint first. Chosen once per run and task, then
 /// shared by every metric's `top10_val`.
 pub fn top10_steps(run: &RunData, task: &str, rank: &Metric) -> Vec<u64> {
-    let mut val: Vec<(u64, f64)> = checkpoints(rank.series(run, task))
+    let val: Vec<(u64, f64)> = checkpoints(rank.series(run, task))
         .map(|p| (p.step, p.value))
-        .filter(|(_, x)| x.is_finite())
         .collect();
-    // Stable sort: ties keep the earlier checkpoint first.
+    let mut steps = sorted_steps(val, rank.higher_is_better());
+    steps.truncate(10);
+    steps
+}
+
+/// How a run's checkpoints are ranked for `top10_val` and `best_val`.
+#[derive(Debug, Clone, PartialEq)]
+pub enum Ranking {
+    /// Per task, by its `[selection] metric` on validation ([`rank_metric`]).
+    Metric(SelectMetric),
+    /// Per run (one checkpoint set for all its tasks), by the validation Δm against fixed
+    /// baseline values, lowest first (`val_delta_m`).
+    DeltaM(std::sync::Arc<Baseline>),
+}
+
+impl Ranking {
+    /// Ranking by the validation loss (the STL baselines' rule under `val_delta_m`).
+    pub fn val_loss() -> Ranking {
+        Ranking::Metric(SelectMetric::Val(LOSS.into()))
+    }
+}
+
+/// The baseline of a validation Δm: per task, each of its metrics other than the loss with its
+/// value and better side (the STL variants' seed means at their selected checkpoints).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct Baseline {
+    /// (task, metric, value, higher is better), in task order.
+    pub values: Vec<(String, String, f64, bool)>,
+}
+
+/// The validation Δm of each checkpoint of `run` (step > 0) against `base`, over the run's tasks
+/// that the baseline has: Δm averaged task-first, as LibMTL's `count_improvement` (its
+/// "improvement" with the sign turned so that lower is better), by which LibMTL's trainer keeps
+/// the best validation epoch. A checkpoint that lacks one of the values is skipped; empty when
+/// no task of the run has a baseline.
+pub fn val_delta_m_series(run: &RunData, base: &Baseline) -> Vec<(u64, f64)> {
+    use super::delta_m::{delta_m, MetricChange};
+    let terms: Vec<(&str, &str, f64, bool, &[EvalPoint])> = base
+        .values
+        .iter()
+        .filter(|(t, ..)| run.task(t).is_some())
+        .map(|(t, m, v, h)| (t.as_str(), m.as_str(), *v, *h, run.series(t, Split::Val, m)))
+        .collect();
+    let Some(first) = terms.first() else {
+        return Vec::new();
+    };
+    let mut out = Vec::new();
+    for p in checkpoints(first.4) {
+        let changes: Option<Vec<MetricChange>> = terms
+            .iter()
+            .map(|(t, m, b, h, series)| {
+                let i = series.binary_search_by_key(&p.step, |q| q.step).ok()?;
+                Some(MetricChange {
+                    task: t.to_string(),
+                    metric: m.to_string(),
+                    mtl: series[i].value,
+                    stl: *b,
+                    higher_is_better: *h,
+                })
+            })
+            .collect();
+        if let Some(c) = changes {
+            let d = delta_m(&c);
+            if d.is_finite() {
+                out.push((p.step, d));
+            }
+        }
+    }
+    out
+}
+
+/// The checkpoints of `task` in `run` ranked best first by `rank` (ties: the earlier first);
+/// `None` when the run cannot be ranked (a task without the selection metric; `val_delta_m`
+/// with no baseline for any of its tasks).
+pub fn ranked_steps(run: &RunData, task: &str, rank: &Ranking) -> Option<Vec<u64>> {
+    match rank {
+        Ranking::Metric(select) => {
+            let metric = rank_metric(select, run.task(task)?)?;
+            Some(sorted_steps(
+                checkpoints(metric.series(run, task))
+                    .map(|p| (p.step, p.value))
+                    .collect(),
+                metric.higher_is_better(),
+            ))
+        }
+        Ranking::DeltaM(base) => {
+            let dm = val_delta_m_series(run, base);
+            (!dm.is_empty()).then(|| sorted_steps(dm, false))
+        }
+    }
+}
+
+/// Steps sorted by value, best first; stable, so ties keep the earlier checkpoint first.
+fn sorted_steps(mut val: Vec<(u64, f64)>, higher_is_better: bool) -> Vec<u64> {
+    val.retain(|(_, x)| x.is_finite());
     val.sort_by(|a, b| {
         let o = a.1.total_cmp(&b.1);
-        if rank.higher_is_better() {
+        if higher_is_better {
             o.reverse()
         } else {
             o
         }
     });
-    val.into_iter().take(10).map(|(s, _)| s).collect()
+    val.into_iter().map(|(s, _)| s).collect()
 }
 
-/// Aggregate of `metric` for `task` in a run (None when the run lacks the data). `select` is the
-/// selection metric that fixes the `top10_val` checkpoints ([`rank_metric`], [`top10_steps`]).
+/// Aggregate of `metric` for `task` in a run (None when the run lacks the data). `rank` fixes
+/// the `top10_val` checkpoints ([`top10_steps`]) and the `best_val` one ([`ranked_steps`]).
 pub fn metric_aggregate(
     run: &RunData,
     task: &str,
     metric: &Metric,
     agg: Aggregate,
-    select: &SelectMetric,
+    rank: &Ranking,
 ) -> Option<f64> {
     let series = metric.series(run, task);
-    if agg != Aggregate::Top10Val {
-        let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, p.value)).collect();
-        return series_aggregate(&v, agg);
-    }
-    let rank = rank_metric(select, run.task(task)?)?;
-    let picked: Vec<f64> = top10_steps(run, task, &rank)
+    let take = match agg {
+        Aggregate::Top10Val => 10,
+        Aggregate::BestVal => 1,
+        _ => {
+            let v: Vec<(u64, f64)> = series.iter().map(|p| (p.step, p.value)).collect();
+            return series_aggregate(&v, agg);
+        }
+    };
+    let picked: Vec<f64> = ranked_steps(run, task, rank)?
         .iter()
+        .take(take)
         .filter_map(|step| {
             series
                 .binary_search_by_key(step, |p| p.step)
@@ -264,6 +380,7 @@ mod tests {
             }],
             kind: crate::experiment::store::RunKind::Stl,
             objective: "umtg".into(),
+            optimizer: "adam".into(),
             trajectory,
             probes: BTreeMap::new(),
             similarity: Vec::new(),
@@ -288,11 +405,23 @@ mod tests {
             .sum::<f64>()
             / 10.0;
         assert_eq!(
-            metric_aggregate(&r, "a", &m, Aggregate::Top10Val, &rank),
+            metric_aggregate(
+                &r,
+                "a",
+                &m,
+                Aggregate::Top10Val,
+                &Ranking::Metric(rank.clone())
+            ),
             Some(expect)
         );
         assert_eq!(
-            metric_aggregate(&r, "a", &m, Aggregate::Final, &rank),
+            metric_aggregate(
+                &r,
+                "a",
+                &m,
+                Aggregate::Final,
+                &Ranking::Metric(rank.clone())
+            ),
             Some(12.0)
         );
     }
@@ -318,7 +447,16 @@ mod tests {
         let steps = top10_steps(&r, "a", &by_acc);
         assert_eq!(steps, (5..=14).rev().map(|i| i * 10).collect::<Vec<u64>>());
         // Checkpoints 5..=14: test accuracy 9.5, test loss 109.5, val loss 9.5.
-        let agg = |m: &Metric| metric_aggregate(&r, "a", m, Aggregate::Top10Val, &rank).unwrap();
+        let agg = |m: &Metric| {
+            metric_aggregate(
+                &r,
+                "a",
+                m,
+                Aggregate::Top10Val,
+                &Ranking::Metric(rank.clone()),
+            )
+            .unwrap()
+        };
         assert_eq!(agg(&acc()), 9.5);
         assert_eq!(agg(&Metric::loss(Split::Test)), 109.5);
         assert_eq!(agg(&Metric::loss(Split::Val)), 9.5);
@@ -331,19 +469,105 @@ mod tests {
             (1..=10).map(|i| i * 10).collect::<Vec<u64>>()
         );
         assert_eq!(
-            metric_aggregate(&r, "a", &acc(), Aggregate::Top10Val, &by_loss),
+            metric_aggregate(
+                &r,
+                "a",
+                &acc(),
+                Aggregate::Top10Val,
+                &Ranking::Metric(by_loss.clone())
+            ),
             Some(5.5)
         );
         // A task without the named metric has no top-10 set (but its final value stays).
         let none = SelectMetric::Val("miou".into());
         assert_eq!(
-            metric_aggregate(&r, "a", &acc(), Aggregate::Top10Val, &none),
+            metric_aggregate(
+                &r,
+                "a",
+                &acc(),
+                Aggregate::Top10Val,
+                &Ranking::Metric(none.clone())
+            ),
             None
         );
         assert_eq!(
-            metric_aggregate(&r, "a", &acc(), Aggregate::Final, &none),
+            metric_aggregate(
+                &r,
+                "a",
+                &acc(),
+                Aggregate::Final,
+                &Ranking::Metric(none.clone())
+            ),
             Some(14.0)
         );
+    }
+
+    #[test]
+    fn early_stopping_on_validation_delta_m() {
+        use crate::task::{Direction as D, MetricSpec};
+        // Task a (accuracy ↑) and task b (abs_err ↓), checkpoints at steps 10, 20, 30 after
+        // epoch 0. Baseline a 0.5, b 1.0. Validation Δm (task-first, positive = worse):
+        //   step 10: a −(0.5−0.5)/0.5 = 0,  b (1.0−1.0)/1.0 = 0    → 0
+        //   step 20: a −(0.6−0.5)/0.5 = −20, b (0.5−1.0)/1.0 = −50 → −35   (best)
+        //   step 30: a −(0.7−0.5)/0.5 = −40, b (2.0−1.0)/1.0 = +100 → +30
+        // Ranking by a's accuracy alone would pick step 30.
+        let mut r = run_with(&[0.9, 0.5, 0.6, 0.7], &[0.0, 1.0, 2.0, 3.0]);
+        r.tasks.push(TaskInfo {
+            name: "b".into(),
+            kind: "depth".into(),
+            metrics: vec![
+                MetricSpec::new("loss", D::Lower),
+                MetricSpec::new("abs_err", D::Lower),
+            ],
+        });
+        let kb = |split| ("b".to_string(), split, "abs_err".to_string());
+        r.trajectory
+            .insert(kb(Split::Val), mk(&[9.0, 1.0, 0.5, 2.0]));
+        r.trajectory
+            .insert(kb(Split::Test), mk(&[9.0, 7.0, 8.0, 9.0]));
+        let base = Baseline {
+            values: vec![
+                ("a".into(), "accuracy".into(), 0.5, true),
+                ("b".into(), "abs_err".into(), 1.0, false),
+            ],
+        };
+        let dm = val_delta_m_series(&r, &base);
+        let expect = [(10, 0.0), (20, -35.0), (30, 30.0)];
+        assert_eq!(dm.len(), 3);
+        for ((s, v), (es, ev)) in dm.iter().zip(expect) {
+            assert_eq!(*s, es);
+            assert!((v - ev).abs() < 1e-9, "step {s}: {v} vs {ev}");
+        }
+        let rank = Ranking::DeltaM(std::sync::Arc::new(base.clone()));
+        assert_eq!(ranked_steps(&r, "a", &rank), Some(vec![20, 10, 30]));
+        // One checkpoint for every task: test accuracy of a and test abs_err of b at step 20.
+        let test_b = Metric::new(Split::Test, &r.tasks[1].metrics[1]);
+        assert_eq!(
+            metric_aggregate(&r, "a", &acc(), Aggregate::BestVal, &rank),
+            Some(2.0)
+        );
+        assert_eq!(
+            metric_aggregate(&r, "b", &test_b, Aggregate::BestVal, &rank),
+            Some(8.0)
+        );
+        // Ranked by a's own accuracy, a stops at step 30 instead.
+        let by_acc = Ranking::Metric(SelectMetric::Primary);
+        assert_eq!(
+            metric_aggregate(&r, "a", &acc(), Aggregate::BestVal, &by_acc),
+            Some(3.0)
+        );
+        // No baseline for any task of the run: no ranking, no best_val.
+        let none = Ranking::DeltaM(std::sync::Arc::new(Baseline {
+            values: vec![("z".into(), "accuracy".into(), 0.5, true)],
+        }));
+        assert_eq!(ranked_steps(&r, "a", &none), None);
+        assert_eq!(
+            metric_aggregate(&r, "a", &acc(), Aggregate::BestVal, &none),
+            None
+        );
+        // A checkpoint missing one of the values is skipped.
+        r.trajectory.insert(kb(Split::Val), mk(&[9.0, 1.0, 0.5]));
+        assert_eq!(val_delta_m_series(&r, &base).len(), 2);
     }
 
     #[test]

@@ -10,9 +10,11 @@
 //! the sign of Navon et al. 2022, Nash-MTL, `experiments/nyuv2/utils.py` `delta_fn`, and the
 //! papers that report "Δm%, lower is better"; Maninis and Vandenhende use the opposite sign).
 //!
-//! Departures, and why: metrics are averaged within each task first and then over tasks, so a
-//! task with five metrics (normals) weighs as much as one with one metric; Nash-MTL's flat mean
-//! over all metrics equals this when every task has the same number of metrics. The loss is left
+//! Averaging (`[analysis] delta_m_average`): by default metrics are averaged within each task
+//! first and then over tasks, so a task with five metrics (normals) weighs as much as one with
+//! one metric (LibMTL's `count_improvement`); `metrics` takes the flat mean over all metrics
+//! (Maninis et al.; Nash-MTL's `delta_fn`; Elich et al. 2025, whose NYUv2 tables recompute only
+//! this way). The two agree when every task has the same number of metrics. The loss is left
 //! out (its scale is the objective's, not a performance measure), and so is a task whose only
 //! metric is its loss. M are seed means of the same per-run aggregate as the transfer table
 //! (`final`, `top10_val`, `last20`) on the test split. A multi-task variant gets a Δm over its
@@ -22,6 +24,7 @@ use super::aggregates::{metrics_of, Aggregate};
 use super::significance::Summary;
 use super::transfer::TRANSFER_AGGREGATES;
 use super::Groups;
+use crate::experiment::plan::DeltaMAverage;
 use crate::experiment::store::Split;
 
 /// One metric of one task: the multi-task and the single-task value.
@@ -47,6 +50,18 @@ impl MetricChange {
             return f64::NAN;
         }
         sign * (self.mtl - self.stl) / self.stl * 100.0
+    }
+}
+
+/// Δm of `changes` averaged as `average` says ([`delta_m`] or the flat mean of every
+/// [`MetricChange::signed_change`]); NaN when empty.
+pub fn delta_m_by(changes: &[MetricChange], average: DeltaMAverage) -> f64 {
+    match average {
+        DeltaMAverage::Tasks => delta_m(changes),
+        DeltaMAverage::Metrics if changes.is_empty() => f64::NAN,
+        DeltaMAverage::Metrics => {
+            changes.iter().map(MetricChange::signed_change).sum::<f64>() / changes.len() as f64
+        }
     }
 }
 
@@ -141,7 +156,7 @@ pub fn delta_m_table(groups: &Groups) -> Vec<DeltaMRow> {
             rows.push(DeltaMRow {
                 variant: v.name.clone(),
                 aggregate: agg.name().into(),
-                delta_m: delta_m(&changes),
+                delta_m: delta_m_by(&changes, groups.delta_m_average),
                 changes,
                 without_stl,
             });
@@ -150,8 +165,15 @@ pub fn delta_m_table(groups: &Groups) -> Vec<DeltaMRow> {
     rows
 }
 
-/// The aggregate the report's headline Δm uses (the paper's generalization measure).
-pub const HEADLINE: Aggregate = Aggregate::Top10Val;
+/// The aggregate the report's headline uses: `best_val` when the experiment selects by early
+/// stopping (`[selection] aggregate = "best_val"`, as Elich et al. and LibMTL report), else
+/// `top10_val` (Mueller et al.'s generalization measure).
+pub fn headline(groups: &Groups) -> Aggregate {
+    match groups.select_aggregate {
+        Aggregate::BestVal => Aggregate::BestVal,
+        _ => Aggregate::Top10Val,
+    }
+}
 
 #[cfg(test)]
 mod tests {
@@ -190,5 +212,34 @@ mod tests {
         // Undefined: nothing to compare, or a baseline of 0.
         assert!(delta_m(&[]).is_nan());
         assert!(delta_m(&[c("d", "abs_err", 0.1, 0.0, false)]).is_nan());
+        // The flat mean over the three metrics: (−5 + 10 + 25) / 3 = 10.
+        assert!((delta_m_by(&ch, DeltaMAverage::Metrics) - 10.0).abs() < 1e-12);
+        assert_eq!(delta_m_by(&ch, DeltaMAverage::Tasks), delta_m(&ch));
+        assert!(delta_m_by(&[], DeltaMAverage::Metrics).is_nan());
+    }
+
+    #[test]
+    fn elich_nyuv2_segnet_ew_adam_recomputes_flat() {
+        // Elich et al. 2025, Tab. A6 (../shared/specs/elich.md): NYUv2 SegNet, STL and EW-Adam
+        // rows; their Δm 10.08 is the flat mean over the 9 metrics (from the rounded table:
+        // 10.05, the rest is averaging over seeds; a task-first mean gives 2.76).
+        let stl = [
+            0.392, 0.646, 0.607, 0.258, 24.74, 18.49, 0.308, 0.582, 0.700,
+        ];
+        let ew = [
+            0.398, 0.650, 0.530, 0.212, 29.53, 25.02, 0.216, 0.454, 0.584,
+        ];
+        let names = [
+            "miou", "pix_acc", "abs_err", "rel_err", "mean", "median", "a11", "a22", "a30",
+        ];
+        let tasks = ["seg", "seg", "depth", "depth", "n", "n", "n", "n", "n"];
+        let higher = [true, true, false, false, false, false, true, true, true];
+        let ch: Vec<MetricChange> = (0..9)
+            .map(|i| c(tasks[i], names[i], ew[i], stl[i], higher[i]))
+            .collect();
+        let flat = delta_m_by(&ch, DeltaMAverage::Metrics);
+        let by_task = delta_m_by(&ch, DeltaMAverage::Tasks);
+        assert!((flat - 10.05).abs() < 0.01, "{flat}");
+        assert!((by_task - 2.76).abs() < 0.01, "{by_task}");
     }
 }

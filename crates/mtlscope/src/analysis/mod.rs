@@ -7,19 +7,21 @@ pub mod comparable_loss;
 pub mod conflict;
 pub mod delta_m;
 pub mod factors;
+pub mod optimizer_study;
 pub mod pareto;
 pub mod significance;
 pub mod smto;
 pub mod transfer;
 
 use std::collections::HashMap;
+use std::sync::Arc;
 
 use anyhow::{bail, Result};
 
-use crate::experiment::plan::{select, SelectAggregate, SelectMetric, Selection};
-use crate::experiment::store::{ExperimentData, RunData, RunKind};
+use crate::experiment::plan::{select, DeltaMAverage, SelectMetric, Selection};
+use crate::experiment::store::{ExperimentData, RunData, RunKind, Split};
 use crate::task::TaskInfo;
-use aggregates::{metric_aggregate, rank_metric, Aggregate, Metric};
+use aggregates::{metric_aggregate, rank_metric, Aggregate, Baseline, Metric, Ranking};
 use factors::Direction;
 use significance::Spread;
 
@@ -42,8 +44,8 @@ pub struct VariantGroup<'a> {
     pub grid_tag: String,
     /// Completed runs (one per seed) at the selected grid point.
     pub runs: Vec<&'a RunData>,
-    /// The selection metric, which fixes every run's top-10 checkpoints.
-    pub select: SelectMetric,
+    /// How its runs' checkpoints are ranked (fixes `top10_val` and `best_val`).
+    pub rank: Ranking,
 }
 
 impl VariantGroup<'_> {
@@ -51,7 +53,7 @@ impl VariantGroup<'_> {
     pub fn metric_values(&self, task: &str, metric: &Metric, agg: Aggregate) -> Vec<f64> {
         self.runs
             .iter()
-            .filter_map(|r| metric_aggregate(r, task, metric, agg, &self.select))
+            .filter_map(|r| metric_aggregate(r, task, metric, agg, &self.rank))
             .collect()
     }
     /// Per-seed aggregates of `probe` for `task`.
@@ -80,6 +82,13 @@ pub struct Groups<'a> {
     pub task_info: Vec<TaskInfo>,
     /// The selection metric (validation), which fixes every run's top-10 checkpoints.
     pub select: SelectMetric,
+    /// Under `val_delta_m`: the STL validation values the multi-task runs' Δm is taken
+    /// against (`None` otherwise).
+    pub baseline: Option<Arc<Baseline>>,
+    /// How Δm averages (`[analysis] delta_m_average`).
+    pub delta_m_average: DeltaMAverage,
+    /// `[selection] aggregate`.
+    pub select_aggregate: Aggregate,
     /// The ± of every interval: 2σ (the paper) or 2 standard errors.
     pub spread: Spread,
 }
@@ -95,30 +104,48 @@ impl<'a> Groups<'a> {
     /// [`Groups::build`] with every interval's ± chosen (`--spread`).
     pub fn build_with(data: &'a ExperimentData, spread: Spread) -> Result<Self> {
         let sel = &data.plan.selection;
-        let agg = match sel.aggregate {
-            SelectAggregate::Final => Aggregate::Final,
-            SelectAggregate::Top10Val => Aggregate::Top10Val,
-            SelectAggregate::Last20 => Aggregate::Last20,
-        };
+        let agg = Aggregate::from(sel.aggregate);
+        let delta_m = sel.metric == SelectMetric::DeltaM;
         // Each variant's score has the direction of its selection metric(s), read from one of
-        // its runs; a metric a task lacks is a configuration error.
+        // its runs; a metric a task lacks is a configuration error. Under `val_delta_m` every
+        // score (a validation loss or a validation Δm) is lower-is-better.
         let mut higher: HashMap<&str, bool> = HashMap::new();
         for v in &data.plan.variants {
             if let Some(run) = data.runs.iter().find(|r| r.variant == v.name) {
-                let d = score_direction(&sel.metric, &run.tasks, sel.tasks.as_deref())
-                    .map_err(|e| anyhow::anyhow!("variant `{}` (run {}): {e}", v.name, run.id))?;
+                let d = if delta_m {
+                    Direction::LowerIsBetter
+                } else {
+                    score_direction(&sel.metric, &run.tasks, sel.tasks.as_deref()).map_err(|e| {
+                        anyhow::anyhow!("variant `{}` (run {}): {e}", v.name, run.id)
+                    })?
+                };
                 higher.insert(&v.name, d == Direction::HigherIsBetter);
             }
         }
-        let score = |pr: &crate::experiment::plan::PlannedRun| -> Option<f64> {
-            let run = data.runs.iter().find(|r| r.id == pr.id)?;
-            run_score(run, &sel.metric, agg, sel.tasks.as_deref())
+        let run_of = |pr: &crate::experiment::plan::PlannedRun| -> Option<&RunData> {
+            data.runs.iter().find(|r| r.id == pr.id)
         };
-        let selections = select(
-            &data.plan,
-            |v| higher.get(v).copied().unwrap_or(true),
-            score,
-        );
+        let direction = |v: &str| higher.get(v).copied().unwrap_or(true);
+        // `val_delta_m`: select the STL variants first (by validation loss), then take their
+        // selected runs' validation metrics as the baseline of every multi-task run's Δm.
+        let baseline = if delta_m {
+            let stl = select(&data.plan, direction, |pr| {
+                let run = run_of(pr).filter(|r| r.kind == RunKind::Stl)?;
+                run_score(run, &Ranking::val_loss(), agg, None)
+            });
+            Some(Arc::new(stl_baseline(data, &stl, agg)))
+        } else {
+            None
+        };
+        let rank_of = |kind: RunKind| match &baseline {
+            Some(_) if kind == RunKind::Stl => Ranking::val_loss(),
+            Some(b) => Ranking::DeltaM(b.clone()),
+            None => Ranking::Metric(sel.metric.clone()),
+        };
+        let selections = select(&data.plan, direction, |pr| {
+            let run = run_of(pr)?;
+            run_score(run, &rank_of(run.kind), agg, sel.tasks.as_deref())
+        });
         let mut variants = Vec::new();
         let mut tasks: Vec<String> = Vec::new();
         let mut task_info: Vec<TaskInfo> = Vec::new();
@@ -179,8 +206,8 @@ impl<'a> Groups<'a> {
                 tasks: first.task_names(),
                 objective: first.objective.clone(),
                 grid_tag: s.grid_tag.clone(),
+                rank: rank_of(first.kind),
                 runs,
-                select: sel.metric.clone(),
             });
         }
         Ok(Groups {
@@ -189,6 +216,9 @@ impl<'a> Groups<'a> {
             tasks,
             task_info,
             select: sel.metric.clone(),
+            baseline,
+            delta_m_average: data.plan.analysis.delta_m_average,
+            select_aggregate: agg,
             spread,
         })
     }
@@ -201,6 +231,9 @@ impl<'a> Groups<'a> {
     /// The selection metric as it resolves over the experiment's tasks, for captions:
     /// `val_accuracy` when one name, else each task's (`val_miou (seg), val_abs_err (depth)`).
     pub fn rank_label(&self) -> String {
+        if self.select == SelectMetric::DeltaM {
+            return "val_delta_m (multi-task runs; STL runs: val_loss)".into();
+        }
         let per_task: Vec<(String, String)> = self
             .task_info
             .iter()
@@ -311,16 +344,79 @@ fn orientation(metrics: &[(String, Metric)]) -> Direction {
     }
 }
 
+/// The validation baseline of `val_delta_m`: for each selected STL variant's task, each metric
+/// other than the loss, the seed mean over its selected runs of the `agg` aggregate of that
+/// validation metric, checkpoints ranked by the validation loss (Elich et al.'s STL baselines,
+/// "early-stopped on the validation loss"). Tasks without an STL variant have none.
+fn stl_baseline(data: &ExperimentData, selections: &[Selection], agg: Aggregate) -> Baseline {
+    let mut values = Vec::new();
+    for s in selections {
+        let runs: Vec<&RunData> = data
+            .runs
+            .iter()
+            .filter(|r| r.variant == s.variant && r.grid_tag == s.grid_tag)
+            .filter(|r| r.kind == RunKind::Stl)
+            .collect();
+        let Some(first) = runs.first() else { continue };
+        let task = &first.tasks[0];
+        if values
+            .iter()
+            .any(|(t, ..): &(String, String, f64, bool)| *t == task.name)
+        {
+            continue; // the first STL variant of a task is its baseline (as `stl_for`)
+        }
+        for m in aggregates::metrics_of(task, Split::Val)
+            .iter()
+            .filter(|m| !m.is_loss())
+        {
+            let v: Vec<f64> = runs
+                .iter()
+                .filter_map(|r| metric_aggregate(r, &task.name, m, agg, &Ranking::val_loss()))
+                .collect();
+            if !v.is_empty() {
+                let mean = v.iter().sum::<f64>() / v.len() as f64;
+                values.push((
+                    task.name.clone(),
+                    m.metric.clone(),
+                    mean,
+                    m.higher_is_better(),
+                ));
+            }
+        }
+    }
+    Baseline { values }
+}
+
+/// Selection score of one run under `val_delta_m`: the `agg` aggregate of its validation Δm
+/// series ([`aggregates::val_delta_m_series`]; `top10_val`: the mean of its 10 lowest,
+/// `best_val`: the lowest), lower is better.
+fn delta_m_score(run: &RunData, base: &Baseline, agg: Aggregate) -> Option<f64> {
+    let dm = aggregates::val_delta_m_series(run, base);
+    match agg {
+        Aggregate::Top10Val | Aggregate::BestVal => {
+            let mut v: Vec<f64> = dm.iter().map(|p| p.1).collect();
+            v.sort_by(f64::total_cmp);
+            v.truncate(if agg == Aggregate::BestVal { 1 } else { 10 });
+            (!v.is_empty()).then(|| v.iter().sum::<f64>() / v.len() as f64)
+        }
+        _ => aggregates::series_aggregate(&dm, agg),
+    }
+}
+
 /// Selection score of one run: the aggregate of each scored task's selection metric
 /// ([`score_tasks`], [`rank_metric`]), averaged over those tasks (lower-is-better values negated
 /// when the metrics' better sides differ: [`score_direction`]); the selection metric also ranks
 /// the top-10 checkpoints. `None` when a task lacks the metric or the data.
 pub fn run_score(
     run: &RunData,
-    select: &SelectMetric,
+    rank: &Ranking,
     agg: Aggregate,
     tasks: Option<&[String]>,
 ) -> Option<f64> {
+    let select = match rank {
+        Ranking::Metric(s) => s,
+        Ranking::DeltaM(base) => return delta_m_score(run, base, agg),
+    };
     let metrics = score_metrics(select, &run.tasks, tasks).ok()?;
     let mixed = metrics
         .iter()
@@ -328,7 +424,7 @@ pub fn run_score(
     let vals: Vec<f64> = metrics
         .iter()
         .filter_map(|(t, m)| {
-            let v = metric_aggregate(run, t, m, agg, select)?;
+            let v = metric_aggregate(run, t, m, agg, rank)?;
             Some(if mixed && !m.higher_is_better() {
                 -v
             } else {

@@ -138,7 +138,7 @@ pub fn pareto_sets(groups: &super::Groups) -> Result<Vec<ParetoSet>> {
                     note_initial(r);
                     tasks
                         .iter()
-                        .map(|t| metric_aggregate(r, t, &metric, Aggregate::Final, &groups.select))
+                        .map(|t| metric_aggregate(r, t, &metric, Aggregate::Final, &v.rank))
                         .collect::<Option<Vec<f64>>>()
                 })
                 .collect();

@@ -113,9 +113,13 @@ fn row(
     }
 }
 
-/// The aggregates reported in the transfer table.
-pub const TRANSFER_AGGREGATES: [Aggregate; 3] =
-    [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20];
+/// The aggregates reported in the transfer table (`best_val`: early stopping).
+pub const TRANSFER_AGGREGATES: [Aggregate; 4] = [
+    Aggregate::Final,
+    Aggregate::Top10Val,
+    Aggregate::Last20,
+    Aggregate::BestVal,
+];
 
 /// Transfer rows: every multi-task variant × task with an STL baseline × metric
 /// ([`transfer_metrics`]: the task's metrics, then its loss, on val then test) × aggregate.

@@ -7,7 +7,7 @@
 //! publisher ships compressed images (CelebA's JPEGs) once into the cache training reads.
 
 use anyhow::Result;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use mtlscope::config::DataConfig;
@@ -50,6 +50,36 @@ pub enum Action {
         #[arg(long)]
         threads: Option<usize>,
     },
+    /// Write a miniature copy of dataset NAME in its publisher's layout (a few small synthetic
+    /// samples, the tests' fixtures) to try configs and the pipeline without the real data.
+    Miniature {
+        /// Dataset name: `nyuv2` or `cityscapes`.
+        name: String,
+        /// The folder to write (it becomes `data.data_dir`).
+        #[arg(long)]
+        out: PathBuf,
+        /// Seed of the synthetic samples.
+        #[arg(long, default_value_t = 1)]
+        seed: u64,
+    },
+}
+
+/// `mtlscope data miniature`: the tests' fixture writers, at the tests' sizes.
+fn miniature(name: &str, out: &Path, seed: u64) -> Result<ExitCode> {
+    if out.exists() && std::fs::read_dir(out)?.next().is_some() {
+        anyhow::bail!(
+            "{} exists and is not empty; name a new folder",
+            out.display()
+        );
+    }
+    match name {
+        "nyuv2" => mtlscope::data::nyuv2::write_miniature(out, 12, 4, (32, 64), seed)?,
+        // Cityscapes' writer draws nothing at random: the seed does not apply.
+        "cityscapes" => mtlscope::data::cityscapes::write_miniature(out, 12, 4, (32, 64), false)?,
+        other => anyhow::bail!("no miniature writer for `{other}`; known: nyuv2, cityscapes"),
+    }
+    println!("{}", out.display());
+    Ok(ExitCode::SUCCESS)
 }
 
 /// Runs `mtlscope data`.
@@ -63,6 +93,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
             size,
             threads,
         } => return prepare(&name, &src, &out, &size, threads),
+        Action::Miniature { name, out, seed } => return miniature(&name, &out, seed),
     };
     let d = dataset(&name)?;
     let cfg = DataConfig {

@@ -10,12 +10,12 @@ use std::process::ExitCode;
 
 use anyhow::{ensure, Context, Result};
 
-use mtlscope::analysis::aggregates::Aggregate;
+use mtlscope::analysis::aggregates::{Aggregate, Ranking};
 use mtlscope::analysis::factors::Direction;
 use mtlscope::analysis::{run_score, score_direction};
 use mtlscope::experiment::plan::{
-    parse_set, select_from_sweep, ExperimentConfig, Plan, PlannedRun, SelectAggregate,
-    SelectionConfig, Stage, SweepState, BASE_FILE, PLAN_FILE,
+    parse_set, select_from_sweep, ExperimentConfig, Plan, PlannedRun, SelectionConfig, Stage,
+    SweepState, BASE_FILE, PLAN_FILE,
 };
 use mtlscope::experiment::runner::{RunOutcome, Runner, RunnerOptions};
 use mtlscope::experiment::slurm;
@@ -558,14 +558,6 @@ fn score_higher(plan: &Plan, variant: &str, exp_dir: &Path) -> Result<bool> {
     Ok(true)
 }
 
-fn aggregate(sel: &SelectionConfig) -> Aggregate {
-    match sel.aggregate {
-        SelectAggregate::Final => Aggregate::Final,
-        SelectAggregate::Top10Val => Aggregate::Top10Val,
-        SelectAggregate::Last20 => Aggregate::Last20,
-    }
-}
-
 /// A sweep run's state read from its directory, with its selection score when completed
 /// (the same score the report's one-stage selection uses: `analysis::run_score`).
 fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepState {
@@ -574,8 +566,8 @@ fn sweep_state(exp_dir: &Path, r: &PlannedRun, sel: &SelectionConfig) -> SweepSt
         Ok(Some((Status::Completed, _))) => match load_run(r, &dir) {
             Ok(run) => SweepState::Completed(run_score(
                 &run,
-                &sel.metric,
-                aggregate(sel),
+                &Ranking::Metric(sel.metric.clone()),
+                Aggregate::from(sel.aggregate),
                 sel.tasks.as_deref(),
             )),
             Err(e) => {

@@ -42,6 +42,11 @@ pub struct ObjectiveConfig {
     pub rep_grad: bool,
     /// Write per-step quantities to `steps.csv` every N steps (0 = never).
     pub log_every: usize,
+    /// `aggregate` only: learned loss scales applied before aggregation (`"imtl_l"`: the
+    /// Jacobian of e^{s_k} L_k − s_k, as LibMTL's IMTL = IMTL-L + IMTL-G with method `imtl_g`).
+    pub loss_scale: Option<String>,
+    /// Adam learning rate of the loss scales.
+    pub loss_scale_lr: f64,
     /// The method's parameters, as given.
     pub params: BTreeMap<String, toml::Value>,
 }
@@ -55,18 +60,22 @@ impl Default for ObjectiveConfig {
             method: None,
             rep_grad: false,
             log_every: 10,
+            loss_scale: None,
+            loss_scale_lr: 1e-3,
             params: BTreeMap::new(),
         }
     }
 }
 
-const FIELDS: [&str; 6] = [
+const FIELDS: [&str; 8] = [
     "kind",
     "reduction",
     "scale",
     "method",
     "rep_grad",
     "log_every",
+    "loss_scale",
+    "loss_scale_lr",
 ];
 
 impl<'de> Deserialize<'de> for ObjectiveConfig {
@@ -105,6 +114,17 @@ impl<'de> Deserialize<'de> for ObjectiveConfig {
                 D::Error::custom(format!("log_every: expected an integer >= 0, got {v}"))
             })? as usize;
         }
+        if let Some(v) = take(&mut t, "loss_scale") {
+            let s = v.as_str().ok_or_else(|| {
+                D::Error::custom(format!("loss_scale: expected a string, got {v}"))
+            })?;
+            cfg.loss_scale = Some(s.to_string());
+        }
+        if let Some(v) = take(&mut t, "loss_scale_lr") {
+            cfg.loss_scale_lr = number(&v).ok_or_else(|| {
+                D::Error::custom(format!("loss_scale_lr: expected a number, got {v}"))
+            })?;
+        }
         cfg.params = t.into_iter().collect();
         Ok(cfg)
     }
@@ -128,6 +148,13 @@ impl Serialize for ObjectiveConfig {
             "log_every".into(),
             toml::Value::Integer(self.log_every as i64),
         );
+        if let Some(l) = &self.loss_scale {
+            t.insert("loss_scale".into(), toml::Value::String(l.clone()));
+            t.insert(
+                "loss_scale_lr".into(),
+                toml::Value::Float(self.loss_scale_lr),
+            );
+        }
         for (k, v) in &self.params {
             t.insert(k.clone(), v.clone());
         }
@@ -162,6 +189,20 @@ impl ObjectiveConfig {
             );
         }
         let method = self.method.as_deref();
+        if let Some(l) = &self.loss_scale {
+            if l != "imtl_l" {
+                bail!("objective.loss_scale: unknown loss scaling `{l}`; known: imtl_l");
+            }
+            if self.kind != ObjectiveKind::Aggregate {
+                bail!("objective.loss_scale applies to kind = \"aggregate\" only");
+            }
+            if !(self.loss_scale_lr.is_finite() && self.loss_scale_lr > 0.0) {
+                bail!(
+                    "objective.loss_scale_lr must be a finite number > 0, got {}",
+                    self.loss_scale_lr
+                );
+            }
+        }
         match self.kind {
             ObjectiveKind::Umtg => {
                 if let Some(m) = method {

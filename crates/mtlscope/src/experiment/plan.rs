@@ -30,10 +30,14 @@
 //! set = { "probes.enabled" = false }   # overrides for sweep runs only (optional)
 //!
 //! [selection]                          # optional; these are the defaults
-//! metric = "primary"                   # each task's primary metric; or "val_loss", "val_miou", …
-//! aggregate = "top10_val"              # or "final", "last20"
+//! metric = "primary"                   # each task's primary metric; or "val_loss", "val_miou",
+//!                                      # …, or "val_delta_m" (early stopping on validation Δm)
+//! aggregate = "top10_val"              # or "final", "last20", "best_val" (the best checkpoint)
 //! tasks = ["fashion1"]                 # default: all tasks of the variant (mean over them)
 //! same_runs = false                    # true: one stage, select on the reported runs
+//!
+//! [analysis]                           # optional
+//! delta_m_average = "tasks"            # Δm: mean over tasks of per-task means; or "metrics"
 //!
 //! [grid]                               # optional
 //! "optim.lr" = [0.01, 0.001]
@@ -81,6 +85,9 @@ pub struct ExperimentConfig {
     /// `[sweep]`: stage 1 of the two-stage selection.
     #[serde(default)]
     pub sweep: Option<SweepConfig>,
+    /// `[analysis]`: how the report's summaries are computed.
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// `[grid]`: dotted run-config key → values to sweep.
     #[serde(default)]
     pub grid: BTreeMap<String, Vec<toml::Value>>,
@@ -108,6 +115,28 @@ pub struct SweepConfig {
     /// Overrides for sweep runs only, applied after the experiment's and the variant's.
     #[serde(default)]
     pub set: BTreeMap<String, toml::Value>,
+}
+
+/// How Δm averages its relative changes (`analysis.delta_m_average`).
+#[derive(Debug, Clone, Copy, Default, Deserialize, Serialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+pub enum DeltaMAverage {
+    /// Mean over tasks of each task's mean over its metrics (LibMTL's `count_improvement`;
+    /// a task with five metrics weighs as much as one with one).
+    #[default]
+    Tasks,
+    /// Flat mean over all metrics (Maninis et al.; Elich et al. 2025, whose NYUv2 and
+    /// Cityscapes tables recompute only this way: ../shared/specs/elich.md).
+    Metrics,
+}
+
+/// `[analysis]` section.
+#[derive(Debug, Clone, Default, Deserialize, Serialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct AnalysisConfig {
+    /// How the report's Δm averages (default `tasks`).
+    #[serde(default)]
+    pub delta_m_average: DeltaMAverage,
 }
 
 /// One `[[omitted]]` entry.
@@ -158,8 +187,13 @@ pub struct VariantConfig {
 /// "best validation performance"), with the direction `run.json` gives it.
 ///
 /// Written `primary` (the default: each task's primary metric, the first after its loss in
-/// `run.json`, e.g. a multi-class task's accuracy, a segmentation task's mIoU) or `val_<metric>`
-/// for one named metric of every scored task (`val_accuracy`, `val_loss`, `val_miou`).
+/// `run.json`, e.g. a multi-class task's accuracy, a segmentation task's mIoU), `val_<metric>`
+/// for one named metric of every scored task (`val_accuracy`, `val_loss`, `val_miou`), or
+/// `val_delta_m`: early stopping on the validation Δm (Elich et al. 2025, App. A3; LibMTL's
+/// `_update_best_result_by_val`). Under `val_delta_m` an STL variant ranks its checkpoints by
+/// its validation loss (Elich's STL baselines), and a multi-task run ranks them by its
+/// validation Δm against those baselines (seed means at their selected checkpoints); one
+/// checkpoint per run, not per task (see `analysis::aggregates::Ranking`).
 #[derive(Debug, Clone, PartialEq, Eq, Default, Deserialize, Serialize)]
 #[serde(try_from = "String", into = "String")]
 pub enum SelectMetric {
@@ -168,6 +202,8 @@ pub enum SelectMetric {
     Primary,
     /// This metric (`accuracy`, `loss`, …) on the validation split.
     Val(String),
+    /// The validation Δm against the STL variants (`val_delta_m`).
+    DeltaM,
 }
 
 impl SelectMetric {
@@ -176,19 +212,24 @@ impl SelectMetric {
         match self {
             SelectMetric::Primary => "primary".into(),
             SelectMetric::Val(m) => format!("val_{m}"),
+            SelectMetric::DeltaM => "val_delta_m".into(),
         }
     }
 
-    /// Parses `primary` or `val_<metric>`.
+    /// Parses `primary`, `val_delta_m` or `val_<metric>`.
     pub fn parse(s: &str) -> Result<SelectMetric, String> {
         if s == "primary" {
             return Ok(SelectMetric::Primary);
         }
+        if s == "val_delta_m" {
+            return Ok(SelectMetric::DeltaM);
+        }
         match s.strip_prefix("val_") {
             Some(m) if !m.is_empty() => Ok(SelectMetric::Val(m.to_string())),
             _ => Err(format!(
-                "selection.metric must be `primary` (each task's primary metric) or \
-                 `val_<metric>` naming a validation metric (`val_accuracy`, `val_loss`, \
+                "selection.metric must be `primary` (each task's primary metric), \
+                 `val_delta_m` (early stopping on the validation Δm against the STL variants) \
+                 or `val_<metric>` naming a validation metric (`val_accuracy`, `val_loss`, \
                  `val_miou`, …), got `{s}`"
             )),
         }
@@ -218,6 +259,8 @@ pub enum SelectAggregate {
     Top10Val,
     /// Mean of the last 20 evaluations.
     Last20,
+    /// The single best checkpoint (early stopping).
+    BestVal,
 }
 
 impl SelectAggregate {
@@ -227,6 +270,7 @@ impl SelectAggregate {
             SelectAggregate::Final => "final",
             SelectAggregate::Top10Val => "top10_val",
             SelectAggregate::Last20 => "last20",
+            SelectAggregate::BestVal => "best_val",
         }
     }
 }
@@ -404,6 +448,9 @@ pub struct Plan {
     pub base_config: String,
     /// Selection rule.
     pub selection: SelectionConfig,
+    /// `[analysis]` (plans without it: the defaults).
+    #[serde(default)]
+    pub analysis: AnalysisConfig,
     /// The report's seeds (final stage).
     pub seeds: Vec<u64>,
     /// Grid keys → values (TOML text).
@@ -559,6 +606,14 @@ impl ExperimentConfig {
         if let Some(t) = &self.selection.tasks {
             ensure!(!t.is_empty(), "selection.tasks is empty");
         }
+        // Δm needs the STL variants' selection before the multi-task variants' one; the report
+        // orders them, the two-stage runner (which selects each variant as its sweep settles)
+        // does not.
+        ensure!(
+            self.selection.metric != SelectMetric::DeltaM || self.sweep.is_none(),
+            "selection.metric = \"val_delta_m\" selects on the reported runs (one stage, as \
+             Elich et al.): remove [sweep] and set selection.same_runs = true"
+        );
         for o in &self.omitted {
             check_key(&o.key).context("[[omitted]]")?;
             ensure!(
@@ -715,6 +770,7 @@ impl ExperimentConfig {
             description: self.experiment.description.clone(),
             base_config: base_config.to_string(),
             selection: self.selection.clone(),
+            analysis: self.analysis.clone(),
             seeds: self.experiment.seeds.clone(),
             grid: self
                 .grid
@@ -1338,6 +1394,39 @@ set = { "data.tasks" = ["a", "b"], "objective.kind" = "aggregate", "objective.me
         let m = SelectMetric::Val("loss".into());
         assert_eq!(serde_json::to_string(&m).unwrap(), "\"val_loss\"");
         assert_eq!(SelectMetric::Primary.name(), "primary");
+        // Early stopping on the validation Δm, with `best_val`.
+        let c: SelectionConfig =
+            toml::from_str("metric = \"val_delta_m\"\naggregate = \"best_val\"").unwrap();
+        assert_eq!(c.metric, SelectMetric::DeltaM);
+        assert_eq!(c.aggregate, SelectAggregate::BestVal);
+        assert_eq!(serde_json::to_string(&c.metric).unwrap(), "\"val_delta_m\"");
+    }
+
+    #[test]
+    fn delta_m_selection_is_one_stage_and_analysis_is_recorded() {
+        // val_delta_m needs the STL variants selected first: refused with a sweep stage.
+        let two = two_stage().replace(
+            "[sweep]",
+            "[selection]\nmetric = \"val_delta_m\"\n\n[sweep]",
+        );
+        let e = err(&two);
+        assert!(e.contains("val_delta_m") && e.contains("[sweep]"), "{e}");
+        let one = CFG.replace(
+            "[selection]\nsame_runs = true\n",
+            "[selection]\nsame_runs = true\nmetric = \"val_delta_m\"\n\n\
+             [analysis]\ndelta_m_average = \"metrics\"\n",
+        );
+        let plan = parse(&one).unwrap().expand("base.toml").unwrap();
+        assert_eq!(plan.analysis.delta_m_average, DeltaMAverage::Metrics);
+        let back: Plan = serde_json::from_str(&serde_json::to_string(&plan).unwrap()).unwrap();
+        assert_eq!(back.analysis, plan.analysis);
+        // Plans written before [analysis] existed read as the defaults.
+        let mut v: serde_json::Value = serde_json::to_value(&plan).unwrap();
+        v.as_object_mut().unwrap().remove("analysis");
+        let old: Plan = serde_json::from_value(v).unwrap();
+        assert_eq!(old.analysis.delta_m_average, DeltaMAverage::Tasks);
+        let e = err(&one.replace("\"metrics\"", "\"seeds\""));
+        assert!(e.contains("delta_m_average") || e.contains("seeds"), "{e}");
     }
 
     #[test]

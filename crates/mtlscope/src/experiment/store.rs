@@ -68,6 +68,8 @@ pub struct RunData {
     pub kind: RunKind,
     /// `objective.kind` and `objective.method` (e.g. `aggregate:mgda`; `umtg`).
     pub objective: String,
+    /// `optim.name` (`adam`, `sgd`, `signsgd`, …; the default `adam` when not written).
+    pub optimizer: String,
     /// (task, split, metric) → evaluations sorted by step.
     pub trajectory: BTreeMap<SeriesKey, Vec<EvalPoint>>,
     /// (task, probe) → (step, value) sorted by step.
@@ -266,6 +268,7 @@ fn plan_from_dirs(dir: &Path) -> Result<Plan> {
         description: String::new(),
         base_config: BASE_FILE.into(),
         selection: SelectionConfig::default(),
+        analysis: Default::default(),
         seeds: Vec::new(),
         grid: Default::default(),
         variants,
@@ -320,6 +323,12 @@ pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
         Some(m) if okind != "umtg" => format!("{okind}:{m}"),
         _ => okind,
     };
+    let optimizer = cfg
+        .get("optim")
+        .and_then(|o| o.get("name"))
+        .and_then(|n| n.as_str())
+        .unwrap_or("adam")
+        .to_string();
 
     let traj_path = dir.join("trajectory.csv");
     let mut trajectory: BTreeMap<SeriesKey, Vec<EvalPoint>> = BTreeMap::new();
@@ -386,6 +395,7 @@ pub fn load_run(r: &PlannedRun, dir: &Path) -> Result<RunData> {
         tasks,
         kind,
         objective,
+        optimizer,
         trajectory,
         probes,
         similarity: run_files::read_similarity(dir)?,

@@ -4,10 +4,12 @@ use std::fmt::Write;
 
 use super::plots::Figure;
 use super::Results;
-use crate::analysis::aggregates::primary;
-use crate::analysis::delta_m::{DeltaMRow, HEADLINE};
+use crate::analysis::aggregates::{primary, Aggregate};
+use crate::analysis::delta_m::{headline as headline_aggregate, DeltaMRow};
+use crate::analysis::optimizer_study::OptimizerStudy;
 use crate::analysis::significance::{Spread, Summary};
 use crate::analysis::transfer::TransferRow;
+use crate::experiment::plan::DeltaMAverage;
 
 /// Escape text for HTML.
 pub fn esc(s: &str) -> String {
@@ -118,16 +120,27 @@ fn verdict_cell(r: &TransferRow) -> &'static str {
 }
 
 /// Δm per multi-task variant and aggregate, below the transfer table.
-fn delta_m_html(h: &mut String, rows: &[DeltaMRow]) {
+fn delta_m_html(h: &mut String, rows: &[DeltaMRow], average: DeltaMAverage) {
     if rows.is_empty() {
         return;
     }
+    h.push_str(match average {
+        DeltaMAverage::Tasks => {
+            "<h3>Δm: mean relative change vs STL</h3><p>Δm = (1/T) Σ<sub>tasks</sub> \
+             (1/M<sub>t</sub>) Σ<sub>metrics</sub> (−1)<sup>h</sup> (M<sub>MTL</sub> − \
+             M<sub>STL</sub>)/M<sub>STL</sub> × 100 (averaged over tasks first)"
+        }
+        DeltaMAverage::Metrics => {
+            "<h3>Δm: mean relative change vs STL</h3><p>Δm = (1/K) Σ<sub>metrics</sub> \
+             (−1)<sup>h</sup> (M<sub>MTL</sub> − M<sub>STL</sub>)/M<sub>STL</sub> × 100 \
+             (flat mean over the K metrics, as Elich et al. 2025)"
+        }
+    });
     h.push_str(
-        "<h3>Δm: mean relative change vs STL</h3><p>Δm = (1/T) Σ<sub>tasks</sub> \
-         (1/M<sub>t</sub>) Σ<sub>metrics</sub> (−1)<sup>h</sup> (M<sub>MTL</sub> − \
-         M<sub>STL</sub>)/M<sub>STL</sub> × 100, h = 1 where higher is better (Maninis et al. \
+        ", h = 1 where higher is better (Maninis et al. \
          2019; Vandenhende et al. 2021): <b>positive = MTL worse</b>. Over the test metrics of \
-         every task with an STL variant, except the loss; M are seed means of the aggregate. \
+         every task with an STL variant, except the loss; M are seed means of the aggregate \
+         (<code>best_val</code>: at each run's early-stopping checkpoint). \
          <a href=\"tables/delta_m.csv\">delta_m.csv</a>, each term: \
          <a href=\"tables/delta_m_terms.csv\">delta_m_terms.csv</a>.</p>\n\
          <table><tr><th>variant</th><th>aggregate</th><th>tasks</th><th>metrics</th>\
@@ -152,6 +165,78 @@ fn delta_m_html(h: &mut String, rows: &[DeltaMRow]) {
             } else {
                 esc(&r.without_stl.join(", "))
             }
+        );
+    }
+    h.push_str("</table>\n");
+}
+
+/// Elich et al.'s optimizer study: Pareto-optimal counts (their Tab. 2), the parallel
+/// coordinates (Fig. 2) and every point.
+fn optimizer_study_html(h: &mut String, st: &OptimizerStudy, figs: &[Figure]) {
+    h.push_str(
+        "<h2>9. Optimizer study (Elich et al. 2025, Tab. 2 and Fig. 2)</h2>\n<p>Every \
+         multi-task (variant, grid point) as a point of seed-mean test metrics at each run's \
+         early-stopping checkpoint. <b>PO (full)</b>: dominated by no point; <b>PO w.r.t. G</b>: \
+         dominated by no point of optimizer G. <a href=\"tables/pareto_counts.csv\">\
+         pareto_counts.csv</a>, <a href=\"tables/optimizer_study.csv\">optimizer_study.csv</a>.\
+         </p>\n<table><tr><th>optimizer</th><th>points</th><th>PO (full)</th>\
+         <th>PO w.r.t. each other optimizer</th></tr>\n",
+    );
+    for c in &st.counts {
+        let vs: Vec<String> = c
+            .po_vs
+            .iter()
+            .map(|(g, n)| format!("{n} w.r.t. {g}"))
+            .collect();
+        let _ = writeln!(
+            h,
+            "<tr><td>{}</td><td>{}</td><td>{}</td><td>{}</td></tr>",
+            esc(&c.family),
+            c.points,
+            c.po_full,
+            esc(&vs.join(", "))
+        );
+    }
+    h.push_str("</table>\n");
+    if !st.left_out.is_empty() {
+        let _ = writeln!(
+            h,
+            "<p class=note>Left out for lacking a test metric at early stopping: {}.</p>",
+            esc(&st.left_out.join(", "))
+        );
+    }
+    for f in figs {
+        figure_html(h, f);
+    }
+    let _ = writeln!(
+        h,
+        "<table><tr><th>variant</th><th>grid point</th><th>optimizer</th><th>seeds</th>{}\
+         <th>Δm (%)</th><th>PO (full)</th></tr>",
+        st.axes
+            .iter()
+            .map(|a| format!("<th>{}</th>", esc(&a.label())))
+            .collect::<String>()
+    );
+    for p in &st.points {
+        let _ = writeln!(
+            h,
+            "<tr{}><td>{}</td><td>{}{}</td><td>{}</td><td>{}</td>{}<td>{}</td><td>{}</td></tr>",
+            if p.po_full {
+                " style=\"font-weight:bold\""
+            } else {
+                ""
+            },
+            esc(&p.label),
+            esc(&p.grid_tag),
+            if p.selected { " (selected)" } else { "" },
+            esc(&p.optimizer),
+            p.seeds,
+            p.values
+                .iter()
+                .map(|v| format!("<td>{}</td>", num(*v)))
+                .collect::<String>(),
+            num(p.delta_m),
+            if p.po_full { "yes" } else { "no" }
         );
     }
     h.push_str("</table>\n");
@@ -212,10 +297,15 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     h.push_str("<h2>Summary: transfer measured in this experiment</h2>\n<ul>\n");
     let mut any = false;
     // Per task its primary metric (accuracy for FashionMTL); every metric is in section 3.
+    let head_agg = headline_aggregate(g);
+    let head_what = match head_agg {
+        Aggregate::BestVal => "at the early-stopping checkpoint",
+        _ => "mean of the 10 best-validation checkpoints",
+    };
     let headline = |r: &&TransferRow| {
         g.info(&r.task)
             .is_some_and(|i| r.metric == format!("test_{}", primary(i).name))
-            && r.aggregate == "top10_val"
+            && r.aggregate == head_agg.name()
     };
     let label = |variant: &str| {
         g.variants
@@ -228,7 +318,7 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         any = true;
         let _ = writeln!(
             h,
-            "<li><b>{}</b> on <b>{}</b>: {} (mean of the 10 best-validation checkpoints) \
+            "<li><b>{}</b> on <b>{}</b>: {} ({head_what}) \
              STL {} vs MTL {}; Δ = {} → <b>{}</b> transfer{}.</li>",
             esc(&label(&r.variant)),
             esc(&r.task),
@@ -247,12 +337,13 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     for d in res
         .delta_m
         .iter()
-        .filter(|d| d.aggregate == HEADLINE.name())
+        .filter(|d| d.aggregate == head_agg.name())
     {
         let _ = writeln!(
             h,
-            "<li><b>{}</b>: Δm = <b>{}</b> % over {} (top-10-val test metrics vs STL; positive = \
+            "<li><b>{}</b>: Δm = <b>{}</b> % over {} ({} test metrics vs STL; positive = \
              MTL worse, see section 3).</li>",
+            head_agg.name(),
             esc(&label(&d.variant)),
             num(d.delta_m),
             esc(&d.tasks().join(", "))
@@ -354,7 +445,7 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
     h.push_str(&"<h2>3. Transfer table (paper Table 1)</h2>\n<p>Δ = mean over MTL seeds − mean over STL seeds of each per-run aggregate: <i>final</i> = last evaluation, <i>top10_val</i> = mean at the 10 checkpoints with the best validation value of the selection metric (<code>{}</code>), one checkpoint set per run and task shared by every metric (paper's generalization measure), <i>last20</i> = mean of the last 20 checkpoints. The bracket is Δ ± 2({sym}_STL + {sym}_MTL): it excludes 0 exactly when the two mean ± 2{sym} intervals do not overlap, the paper's significance test. Rows cover every metric each task reports (<code>run.json</code>) on the validation and test splits, and transfer is direction-aware by each metric's better side (lower loss and errors, higher accuracy, mIoU, F1, …). <a href=\"tables/transfer.csv\">transfer.csv</a>.</p>\n".replace("{}", &g.rank_label()).replace("{sym}", sym));
     let rows: Vec<&TransferRow> = res.transfer.iter().collect();
     transfer_rows_html(&mut h, &rows, "metric", sp);
-    delta_m_html(&mut h, &res.delta_m);
+    delta_m_html(&mut h, &res.delta_m, res.groups.delta_m_average);
 
     h.push_str("<h2>4. Trajectory probes vs training loss (paper Fig. 3)</h2>\n");
     if figs("fig3").is_empty() {
@@ -512,6 +603,10 @@ pub fn render(res: &Results, warnings: &[String]) -> String {
         for f in figs("elich4") {
             figure_html(&mut h, f);
         }
+    }
+
+    if let Some(st) = &res.optimizer_study {
+        optimizer_study_html(&mut h, st, figs("elich2"));
     }
 
     if !res.data.excluded.is_empty() {

@@ -13,20 +13,23 @@ use anyhow::{bail, Context, Result};
 
 use crate::analysis::aggregates::{
     metric_aggregate, metrics_of, rank_metric, series_aggregate, transfer_metrics, Aggregate,
-    Metric,
+    Metric, Ranking,
 };
 use crate::analysis::comparable_loss::{binned, phases, BinRow, PhaseRow};
 use crate::analysis::conflict::{conflict_analysis, ConflictCorrelation, ConflictPoint};
 use crate::analysis::delta_m::{delta_m_table, DeltaMRow};
 use crate::analysis::factors::factor_info;
+use crate::analysis::optimizer_study::{optimizer_study, OptimizerStudy};
 use crate::analysis::pareto::{pareto_sets, ParetoSet};
 use crate::analysis::significance::{Spread, Summary};
 use crate::analysis::smto::{smto_table, SmtoRow};
 use crate::analysis::transfer::{
     probe_delta_table, probe_phase_table, transfer_table, ProbePhaseRow, TransferRow,
+    TRANSFER_AGGREGATES,
 };
 use crate::analysis::{score_tasks, Groups};
-use crate::experiment::store::{ExperimentData, Split};
+use crate::experiment::plan::SelectMetric;
+use crate::experiment::store::{ExperimentData, RunKind, Split};
 use plots::Figure;
 
 /// Choices of `mtlscope report`.
@@ -73,6 +76,8 @@ pub struct Results<'a> {
     pub smto: Vec<SmtoRow>,
     /// Pareto sets.
     pub pareto: Vec<ParetoSet>,
+    /// Elich et al.'s optimizer study (when the multi-task runs use two optimizer groups).
+    pub optimizer_study: Option<OptimizerStudy>,
     /// Figures per section key (`fig1`...).
     pub figures: Vec<(&'static str, Vec<Figure>)>,
     /// Probe names seen.
@@ -236,6 +241,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
     let (conflict_points, conflict_corrs) = conflict_analysis(&groups, &probes);
     let smto = smto_table(&groups, &probes);
     let pareto = pareto_sets(&groups)?;
+    let study = optimizer_study(&data, &groups);
 
     let figures = vec![
         ("fig1", plots::generalization::figures(&groups, &figs_dir)?),
@@ -248,6 +254,10 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
         ("fig4", plots::smto::figures(&groups, &smto, &figs_dir)?),
         ("fig7", plots::pareto::figures(&pareto, &figs_dir)?),
         ("elich4", plots::similarity::figures(&groups, &figs_dir)?),
+        (
+            "elich2",
+            plots::parallel::figures(study.as_ref(), &figs_dir)?,
+        ),
     ];
 
     let res = Results {
@@ -264,6 +274,7 @@ pub fn write_report(exp_dir: &Path, out: &Path, opts: &ReportOptions) -> Result<
         conflict_corrs,
         smto,
         pareto,
+        optimizer_study: study,
         figures,
         probes,
     };
@@ -432,9 +443,75 @@ fn write_delta_m(dir: &Path, rows: &[DeltaMRow]) -> Result<()> {
     Ok(())
 }
 
+/// `optimizer_study.csv`: one row per point and axis (long form), and `pareto_counts.csv`:
+/// Elich's Tab. 2, one row per optimizer group and other group.
+fn write_optimizer_study(dir: &Path, st: &OptimizerStudy) -> Result<()> {
+    let mut w = csv_writer(&dir.join("optimizer_study.csv"))?;
+    w.write_record([
+        "variant",
+        "grid_tag",
+        "optimizer",
+        "family",
+        "seeds",
+        "selected",
+        "task",
+        "metric",
+        "higher_is_better",
+        "value",
+        "delta_m_pct",
+        "po_full",
+        "po_vs",
+    ])?;
+    for p in &st.points {
+        let vs: Vec<String> = p.po_vs.iter().map(|(g, b)| format!("{g}:{b}")).collect();
+        for (a, v) in st.axes.iter().zip(&p.values) {
+            w.write_record([
+                p.variant.clone(),
+                p.grid_tag.clone(),
+                p.optimizer.clone(),
+                p.family.clone(),
+                p.seeds.to_string(),
+                p.selected.to_string(),
+                a.task.clone(),
+                a.metric.clone(),
+                a.higher_is_better.to_string(),
+                f(*v),
+                f(p.delta_m),
+                p.po_full.to_string(),
+                vs.join(";"),
+            ])?;
+        }
+    }
+    w.flush()?;
+    let mut w = csv_writer(&dir.join("pareto_counts.csv"))?;
+    w.write_record(["optimizer", "points", "po_full", "versus", "po_versus"])?;
+    for c in &st.counts {
+        for (g, n) in &c.po_vs {
+            w.write_record([
+                c.family.clone(),
+                c.points.to_string(),
+                c.po_full.to_string(),
+                g.clone(),
+                n.to_string(),
+            ])?;
+        }
+    }
+    w.flush()?;
+    Ok(())
+}
+
 fn write_tables(res: &Results, dir: &Path) -> Result<()> {
     let data = res.data;
-    let select = &res.groups.select;
+    // A run ranks its checkpoints as its variant does (`val_delta_m`: STL and multi-task
+    // variants differ); runs of a variant without a group by the selection metric.
+    let rank_of = |r: &crate::experiment::store::RunData| {
+        res.groups
+            .variants
+            .iter()
+            .find(|v| v.name == r.variant)
+            .map(|v| v.rank.clone())
+            .unwrap_or_else(|| Ranking::Metric(res.groups.select.clone()))
+    };
     let used: std::collections::HashSet<&str> = res
         .groups
         .variants
@@ -543,11 +620,12 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         "value",
     ])?;
     for r in &data.runs {
+        let select = &rank_of(r);
         for info in &r.tasks {
             let t = &info.name;
             let mut rows: Vec<(String, Aggregate, Option<f64>)> = Vec::new();
             for m in transfer_metrics(info) {
-                for a in [Aggregate::Final, Aggregate::Top10Val, Aggregate::Last20] {
+                for a in TRANSFER_AGGREGATES {
                     rows.push((m.name(), a, metric_aggregate(r, t, &m, a, select)));
                 }
             }
@@ -629,13 +707,20 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         let run = data.runs.iter().find(|r| r.variant == s.variant);
         let vtasks: Vec<String> = run.map(|r| r.task_names()).unwrap_or_default();
         let used: Vec<&String> = score_tasks(&vtasks, sel.tasks.as_deref());
+        // Under `val_delta_m` the STL baselines are scored on their validation loss.
+        let select = match run {
+            Some(r) if sel.metric == SelectMetric::DeltaM && r.kind == RunKind::Stl => {
+                SelectMetric::Val(crate::train::run_files::LOSS.into())
+            }
+            _ => sel.metric.clone(),
+        };
         let mut metrics: Vec<String> = Vec::new();
         for t in &used {
             let m = run
                 .and_then(|r| r.task(t))
-                .and_then(|i| rank_metric(&sel.metric, i))
+                .and_then(|i| rank_metric(&select, i))
                 .map(|m| m.name())
-                .unwrap_or_else(|| sel.metric.name());
+                .unwrap_or_else(|| select.name());
             if !metrics.contains(&m) {
                 metrics.push(m);
             }
@@ -816,6 +901,9 @@ fn write_tables(res: &Results, dir: &Path) -> Result<()> {
         }
     }
     w.flush()?;
+    if let Some(st) = &res.optimizer_study {
+        write_optimizer_study(dir, st)?;
+    }
     let mut w = csv_writer(&dir.join("hypervolume.csv"))?;
     w.write_record(["task_set", "reference", "front_hypervolume", "points"])?;
     for s in &res.pareto {

@@ -4,6 +4,12 @@
 //! (d = Jᵀw) — or, for methods that need J itself (PCGrad, GradDrop, ...), J is copied to
 //! f64 and aggregated whole. Heads receive their own task's gradient, as in LibMTL/TorchJD.
 //!
+//! `loss_scale = "imtl_l"` (LibMTL's IMTL, Liu et al. 2021 §3: IMTL-L and IMTL-G together):
+//! the rows of J are the gradients of the scaled losses e^{s_k} L_k − s_k, i.e. e^{s_k} ∇L_k,
+//! heads receive e^{s_k} ∇L_k, and the scales take an Adam step on ∂/∂s_k = e^{s_k} L_k − 1
+//! at the same step (LibMTL trains them with the network's optimizer; here they have their own
+//! Adam at `loss_scale_lr`, as the `imtl_l` weighting).
+//!
 //! `rep_grad = true` (MGDA-UB, Sener & Koltun 2018, §3.3): the rows of J are the gradients of
 //! each task's loss w.r.t. its batch's shared representation instead; the weights they give
 //! then scale the task losses in one backward pass. Each task here has its own batch, so the
@@ -14,6 +20,7 @@ use mtl_aggregate::{Gramian, JacobianRef, Method};
 use std::collections::HashMap;
 use tch::{Device, Kind, Tensor};
 
+use super::weighting::{learnable, restore, values, VecAdam};
 use super::{check_finite, Batch, Objective, Quantity, StepOutput};
 use crate::aggregate::apply::unflatten;
 use crate::aggregate::jacobian::task_gradients;
@@ -24,6 +31,28 @@ pub struct Aggregate {
     method: Method,
     rep_grad: bool,
     log_every: usize,
+    scales: Option<LossScales>,
+}
+
+/// IMTL-L's learned scales s (f64) and their Adam.
+struct LossScales {
+    s: Tensor,
+    opt: VecAdam,
+}
+
+impl LossScales {
+    /// e^{s_k}, the factor of task k's loss, gradient row and head gradients.
+    fn factors(&self) -> Vec<f64> {
+        values(&self.s).iter().map(|s| s.exp()).collect()
+    }
+
+    /// One Adam step on ∂/∂s_k (e^{s_k} L_k − s_k) = e^{s_k} L_k − 1.
+    fn step(&mut self, c: &[f64], losses: &Tensor) -> Result<()> {
+        let l: Vec<f64> = Vec::try_from(losses.to_kind(Kind::Double).to_device(Device::Cpu))?;
+        let g: Vec<f64> = c.iter().zip(&l).map(|(c, l)| c * l - 1.0).collect();
+        self.opt.step(&self.s, &Tensor::from_slice(&g));
+        Ok(())
+    }
 }
 
 impl Aggregate {
@@ -33,7 +62,25 @@ impl Aggregate {
             method,
             rep_grad,
             log_every,
+            scales: None,
         }
+    }
+
+    /// Adds IMTL-L's learned loss scales (start 0, weight 1) for `k` tasks, Adam at `lr`.
+    pub fn with_loss_scales(mut self, k: usize, lr: f64) -> Self {
+        self.scales = Some(LossScales {
+            s: learnable(k, 0.0),
+            opt: VecAdam::new(k, lr, 0.0),
+        });
+        self
+    }
+
+    /// Row k of `j` times c_k.
+    fn scale_rows(j: &Tensor, c: &[f64]) -> Tensor {
+        let ct = Tensor::from_slice(c)
+            .to_kind(j.kind())
+            .to_device(j.device());
+        j * ct.unsqueeze(1)
     }
 
     /// Weights (when a weighting) and the direction as a backend tensor, for Jacobian `j`.
@@ -117,15 +164,27 @@ impl Objective for Aggregate {
         if self.rep_grad {
             return self.step_rep_grad(net, batches, log);
         }
-        let tg = task_gradients(net, batches);
+        let mut tg = task_gradients(net, batches);
         check_finite(&tg.losses, "loss")?;
         check_finite(&tg.jacobian, "gradient")?;
+        let c = self.scales.as_ref().map(LossScales::factors);
+        if let Some(c) = &c {
+            tg.jacobian = Self::scale_rows(&tg.jacobian, c);
+            for (h, ck) in tg.heads.iter_mut().zip(c) {
+                for g in h.iter_mut() {
+                    *g = &*g * *ck;
+                }
+            }
+        }
         let (weights, d) = self.combine(&tg.jacobian)?;
         let quantities = if log {
             quantities(&tg.jacobian, &d, weights.as_deref())?
         } else {
             Vec::new()
         };
+        if let (Some(sc), Some(c)) = (self.scales.as_mut(), &c) {
+            sc.step(c, &tg.losses)?;
+        }
         let mut grads = unflatten(&d, &net.shared_params());
         grads.extend(tg.heads.into_iter().flatten());
         Ok(StepOutput {
@@ -137,13 +196,22 @@ impl Objective for Aggregate {
 
     fn state(&self) -> Vec<(String, Tensor)> {
         let s = self.method.state();
-        if s.is_empty() {
-            return Vec::new();
+        let mut out = Vec::new();
+        if !s.is_empty() {
+            out.push(("aggregate.state".into(), Tensor::from_slice(&s)));
         }
-        vec![("aggregate.state".into(), Tensor::from_slice(&s))]
+        if let Some(sc) = &self.scales {
+            out.push(("loss_scale.s".into(), sc.s.detach()));
+            out.extend(sc.opt.state("loss_scale.adam"));
+        }
+        out
     }
 
     fn load_state(&mut self, state: &HashMap<String, Tensor>) -> Result<()> {
+        if let Some(sc) = &mut self.scales {
+            restore(&sc.s, state, "loss_scale.s")?;
+            sc.opt.load_state(state, "loss_scale.adam")?;
+        }
         let s: Vec<f64> = match state.get("aggregate.state") {
             Some(t) => Vec::try_from(t.to_kind(Kind::Double))?,
             None => Vec::new(),
@@ -177,14 +245,25 @@ impl Aggregate {
             rows.push(g.reshape([-1]));
             losses.push(net.loss(k, &net.head(k, &z, true), &b.y));
         }
-        let jz = Tensor::stack(&rows, 0);
+        let mut jz = Tensor::stack(&rows, 0);
         let losses_now = Tensor::stack(&losses, 0).detach();
         check_finite(&losses_now, "loss")?;
         check_finite(&jz, "gradient")?;
+        let c = self.scales.as_ref().map(LossScales::factors);
+        if let Some(c) = &c {
+            jz = Self::scale_rows(&jz, c);
+        }
         let (weights, d) = self.combine(&jz)?;
-        let w = weights.clone().ok_or_else(|| {
+        let mut w = weights.clone().ok_or_else(|| {
             anyhow!("rep_grad needs a weighting method (one that returns weights)")
         })?;
+        if let (Some(sc), Some(c)) = (self.scales.as_mut(), &c) {
+            // The scaled loss e^{s_k} L_k carries the factor into the weighted backward.
+            for (wk, ck) in w.iter_mut().zip(c) {
+                *wk *= ck;
+            }
+            sc.step(c, &losses_now)?;
+        }
         let total = losses
             .iter()
             .zip(&w)

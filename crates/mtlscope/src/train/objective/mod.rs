@@ -114,11 +114,11 @@ pub fn build(
             // Methods defined on representation gradients (mgda_ub) always get them.
             let rep = mtl_aggregate::registry::find(name)
                 .is_some_and(|m| m.input == mtl_aggregate::registry::Input::Representation);
-            Box::new(aggregate::Aggregate::new(
-                method,
-                cfg.rep_grad || rep,
-                cfg.log_every,
-            ))
+            let mut agg = aggregate::Aggregate::new(method, cfg.rep_grad || rep, cfg.log_every);
+            if cfg.loss_scale.is_some() {
+                agg = agg.with_loss_scales(n_tasks, cfg.loss_scale_lr);
+            }
+            Box::new(agg)
         }
         ObjectiveKind::Weighting => {
             let name = cfg.method.as_deref().unwrap_or_default();
