@@ -111,9 +111,15 @@ fn twin_batches(net: &MultiTaskNet) -> Vec<Batch> {
 /// For two identical tasks: MGDA and UPGrad return g itself, PCGrad (no conflict) 2g.
 #[test]
 fn identical_tasks_give_known_directions() {
-    tch::manual_seed(11);
     let tasks = mtlscope::task::multiclass::heads(&["a", "b"], 10);
-    let net = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu).unwrap();
+    let net = MultiTaskNet::seeded(
+        11,
+        &ModelConfig::default(),
+        &tasks,
+        [1, 28, 28],
+        Device::Cpu,
+    )
+    .unwrap();
     let batches = twin_batches(&net);
     let n_shared = net.shared_params().len();
     let flat = |g: &[Tensor]| {
@@ -154,8 +160,8 @@ fn constant_losses(values: &[f64]) -> Vec<Tensor> {
 /// UW's learned weights converge to its stationary point 1/(2 L_k); UW-O sets it directly.
 #[test]
 fn uncertainty_weights_reach_one_over_two_l() {
-    tch::manual_seed(0);
-    let net = MultiTaskNet::new(
+    let net = MultiTaskNet::seeded(
+        0,
         &ModelConfig::default(),
         &mtlscope::task::multiclass::heads(&["a"], 10),
         [1, 28, 28],
@@ -193,8 +199,8 @@ fn uncertainty_weights_reach_one_over_two_l() {
 /// DWA weighs tasks uniformly in its first two epochs, then by the loss-ratio softmax.
 #[test]
 fn dwa_starts_uniform_then_follows_loss_ratios() {
-    tch::manual_seed(0);
-    let net = MultiTaskNet::new(
+    let net = MultiTaskNet::seeded(
+        0,
         &ModelConfig::default(),
         &mtlscope::task::multiclass::heads(&["a"], 10),
         [1, 28, 28],
@@ -240,7 +246,7 @@ fn gradnorm_equalises_weighted_gradient_norms() {
         ..Default::default()
     };
     let tasks = mtlscope::task::multiclass::heads(&["a", "b"], 2);
-    let net = MultiTaskNet::new(&cfg, &tasks, [1, 2, 2], Device::Cpu).unwrap();
+    let net = MultiTaskNet::seeded(0, &cfg, &tasks, [1, 2, 2], Device::Cpu).unwrap();
     let x = Tensor::randn([32, 1, 2, 2], (Kind::Float, Device::Cpu));
     let last = net.last_shared_weight();
     // Quadratic task losses with fixed scales: L_b = 100 L_a's shape, frozen network.

@@ -18,8 +18,9 @@ fn probes_restore_parameters_and_leave_the_global_rng_alone() {
     let cfg = RunConfig::load(&fx.config, &[]).unwrap();
     let tasks = load_tasks(&cfg.data).unwrap();
     let heads = mtlscope::data::heads(&tasks);
+    let net =
+        MultiTaskNet::seeded(3, &ModelConfig::default(), &heads, [1, 28, 28], Device::Cpu).unwrap();
     tch::manual_seed(3);
-    let net = MultiTaskNet::new(&ModelConfig::default(), &heads, [1, 28, 28], Device::Cpu).unwrap();
     let before: Vec<Tensor> = net.params().iter().map(|p| p.detach().copy()).collect();
     let pcfg = ProbesConfig {
         subset: 64,

@@ -76,7 +76,7 @@ mod tests {
             hidden: vec![16],
             ..Default::default()
         };
-        let net = MultiTaskNet::new(&cfg, &tasks, [1, 6, 6], Device::Cpu).unwrap();
+        let net = MultiTaskNet::seeded(0, &cfg, &tasks, [1, 6, 6], Device::Cpu).unwrap();
         let batches: Vec<Batch> = (0..2)
             .map(|_| Batch {
                 x: Tensor::randn([8, 1, 6, 6], (Kind::Float, Device::Cpu)),

@@ -343,17 +343,23 @@ mod tests {
     use tch::Device;
 
     fn nets() -> Vec<(Arch, MultiTaskNet, [i64; 3])> {
-        tch::manual_seed(11);
         let mut tasks = crate::task::multiclass::heads(&["a"], 10);
         tasks.extend(crate::task::multiclass::heads(&["b"], 4));
-        let lenet = MultiTaskNet::new(&ModelConfig::default(), &tasks, [1, 28, 28], Device::Cpu);
+        // Seeded under the init lock: a parallel test's bit-for-bit init stays undisturbed.
+        let lenet = MultiTaskNet::seeded(
+            11,
+            &ModelConfig::default(),
+            &tasks,
+            [1, 28, 28],
+            Device::Cpu,
+        );
         let mlp_cfg = ModelConfig {
             encoder: "mlp".into(),
             // Eleven layers: `fc10` sorts before `fc2` by name, which the tape must not confuse.
             hidden: vec![7; 11],
             ..Default::default()
         };
-        let mlp = MultiTaskNet::new(&mlp_cfg, &tasks, [1, 5, 5], Device::Cpu);
+        let mlp = MultiTaskNet::seeded(12, &mlp_cfg, &tasks, [1, 5, 5], Device::Cpu);
         vec![
             (Arch::Lenet, lenet.unwrap(), [1, 28, 28]),
             (Arch::Mlp, mlp.unwrap(), [1, 5, 5]),

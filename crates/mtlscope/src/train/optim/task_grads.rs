@@ -79,7 +79,7 @@ mod tests {
             hidden: vec![8],
             ..Default::default()
         };
-        let net = MultiTaskNet::new(&model, &tasks, [1, 3, 3], Device::Cpu).unwrap();
+        let net = MultiTaskNet::seeded(0, &model, &tasks, [1, 3, 3], Device::Cpu).unwrap();
         let batches: Vec<Batch> = (0..2)
             .map(|_| Batch {
                 x: Tensor::randn([5, 1, 3, 3], (Kind::Float, Device::Cpu)),
