@@ -8,6 +8,7 @@ pub mod celeba;
 pub mod cifar100;
 pub mod cityscapes;
 pub mod fashion_mtl;
+pub mod glue;
 pub mod idx;
 pub mod inputs;
 pub mod locate;
