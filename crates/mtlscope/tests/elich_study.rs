@@ -284,4 +284,16 @@ fn tiny_optimizer_study_end_to_end() {
     assert!(std::fs::metadata(&png).unwrap().len() > 5000);
     let html = std::fs::read_to_string(exp.join("report/index.html")).unwrap();
     assert!(html.contains("Optimizer study") && html.contains("elich2_parallel"));
+
+    // Without STL runs there is no baseline: the report says so instead of leaving every
+    // multi-task variant out.
+    for task in ["segmentation", "depth", "normal"] {
+        std::fs::remove_dir_all(exp.join("runs").join(format!("stl_{task}"))).unwrap();
+    }
+    let o = mtlscope(&["report", exp_s]);
+    let err = String::from_utf8_lossy(&o.stderr);
+    assert!(
+        !o.status.success() && err.contains("val_delta_m") && err.contains("STL"),
+        "{err}"
+    );
 }

@@ -133,7 +133,15 @@ impl<'a> Groups<'a> {
                 let run = run_of(pr).filter(|r| r.kind == RunKind::Stl)?;
                 run_score(run, &Ranking::val_loss(), agg, None)
             });
-            Some(Arc::new(stl_baseline(data, &stl, agg)))
+            let b = stl_baseline(data, &stl, agg);
+            if b.values.is_empty() && data.runs.iter().any(|r| r.kind != RunKind::Stl) {
+                bail!(
+                    "selection.metric = \"val_delta_m\": no completed STL variant gives a \
+                     baseline (a variant training one task with the uniform objective); add \
+                     them, or select by another metric"
+                );
+            }
+            Some(Arc::new(b))
         } else {
             None
         };
