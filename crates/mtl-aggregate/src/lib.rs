@@ -52,7 +52,9 @@ pub mod hypervolume;
 pub mod jacobian;
 mod kernel;
 pub mod registry;
+pub mod simplex;
 pub mod solve;
+pub mod transfer;
 pub mod weighting;
 
 pub use error::Error;

@@ -1,4 +1,5 @@
-//! `mtlscope toy cagrad` and `mtlscope toy invariance`: the toy studies of [`mtlscope::toy`].
+//! `mtlscope toy cagrad`, `mtlscope toy invariance` and `mtlscope toy mt2o`: the toy studies of
+//! [`mtlscope::toy`].
 
 use anyhow::{bail, Context, Result};
 use std::path::PathBuf;
@@ -6,6 +7,7 @@ use std::process::ExitCode;
 use std::time::Instant;
 
 use mtlscope::toy::cagrad::{self, Criterion, Grid, MethodSpec, Metric, OptimizerSpec, Until};
+use mtlscope::toy::mt2o::{self, Init, Scalarization, TransferSpec};
 use mtlscope::toy::{invariance, plot};
 
 /// Arguments of `mtlscope toy`.
@@ -27,6 +29,10 @@ pub enum Toy {
     /// (Elich et al. 2024, §4.1, App. A1–A2).
     #[command(long_about = INVARIANCE_ABOUT)]
     Invariance(InvarianceArgs),
+    /// MT2O (as reconstructed from the abstract and MGD) against K independent runs on the
+    /// bi-objective toy with a known Pareto front (Bai et al. 2024; spec mt2o.md).
+    #[command(long_about = MT2O_ABOUT)]
+    Mt2o(Mt2oArgs),
 }
 
 const CAGRAD_ABOUT: &str = "\
@@ -54,6 +60,99 @@ L1 losses, targets y_t = s_t x with x ~ U(0,1). Runs EW + SGD(momentum), EW + Ad
 and EW + per-task Adam with the losses unscaled and scaled (x10, x0.1), backbone frozen and \
 trained. Outputs with --out DIR: series.csv (long form), summary.csv (scaled/unscaled update \
 norms) and invariance_frozen / invariance_trained .svg/.png.";
+
+const MT2O_ABOUT: &str = "\
+MT2O as reconstructed from the abstract and MGD (Bai, Gupta & Ong 2024; only the abstract was \
+retrievable, every choice is configurable): K models, one per weight vector lambda_k = \
+(k/(K-1), 1-k/(K-1)) (Das-Dennis), each minimising a scalarisation of f1(x) = 1 - exp(-|x - 1/sqrt(n)|^2), \
+f2(x) = 1 - exp(-|x + 1/sqrt(n)|^2), x in R^n (Pareto MTL / EPO's toy, concave front), updated \
+together by MGD's step theta_k <- sum_j M_kj theta_j - lr v_k (v_k: the gradient, or its momentum \
+buffer), against the same K models with M = I (independent linear scalarisation) from the same \
+start.
+
+Transfers (mass w0 = alpha x lr, MGD's w = alpha lr c with c folded into alpha): identity; \
+constant (w0 split evenly over the other models); decaying (the same with w_t = w0 gamma^t); \
+neighbourhood (w0 over the --neighbours nearest lambda's, in proportion to \
+exp(-|lambda_k - lambda_j|^2 / tau); tau defaults to the squared lattice spacing 2/(K-1)^2).
+
+Hypervolume is exact, with reference point --reference (default 1,1, COSMOS's). The K points \
+cannot reach the whole front's hypervolume: the summary reports, per method, the iterations \
+until the hypervolume first reaches (and from when on it stays above) --fraction (0.99) x that of \
+the K subproblems' analytic optima (hv_optima) and of the whole front (hv_front), and until the \
+generational distance (gd) and the mean distance of each model to its own subproblem's optimum \
+(dist_optima) fall below --tol (1e-3). Outputs with --out DIR: trajectory.csv \
+(method,iteration,model,f1,f2), hypervolume.csv (method,iteration,hypervolume,igd,gd,dist_optima,\
+ref_f1,ref_f2), summary.csv (method,transfer,scalarization,ref_f1,ref_f2,criterion,threshold,\
+first_iteration,stay_iteration,final_value), optima.csv (the analytic optima) and mt2o_front / \
+mt2o_hypervolume .svg/.png.";
+
+/// Arguments of `mtlscope toy mt2o`.
+#[derive(Debug, clap::Args)]
+pub struct Mt2oArgs {
+    /// Output directory.
+    #[arg(long)]
+    pub out: Option<PathBuf>,
+    /// Models K (one per weight vector; >= 2).
+    #[arg(long, default_value_t = 5, allow_negative_numbers = true)]
+    pub k: i64,
+    /// Dimension n of x.
+    #[arg(long, default_value_t = 20, allow_negative_numbers = true)]
+    pub n: i64,
+    /// Steps.
+    #[arg(long, default_value_t = 1000, allow_negative_numbers = true)]
+    pub iters: i64,
+    /// Step size (learning rate).
+    #[arg(long, default_value_t = 0.1, allow_negative_numbers = true)]
+    pub lr: f64,
+    /// Heavy-ball momentum (torch SGD semantics; 0: gradient descent).
+    #[arg(long, default_value_t = 0.0, allow_negative_numbers = true)]
+    pub momentum: f64,
+    /// MT2O's transfer: identity, constant, decaying or neighbourhood.
+    #[arg(long, default_value = "neighbourhood")]
+    pub transfer: String,
+    /// Transfer mass per step w0 = alpha x lr.
+    #[arg(long, default_value_t = 1.0, allow_negative_numbers = true)]
+    pub alpha: f64,
+    /// `decaying` only: w_t = w0 gamma^t (default 0.99).
+    #[arg(long, allow_negative_numbers = true)]
+    pub gamma: Option<f64>,
+    /// `neighbourhood` only: how many nearest lambda's each model takes from (default 2).
+    #[arg(long, allow_negative_numbers = true)]
+    pub neighbours: Option<i64>,
+    /// `neighbourhood` only: similarity width tau (default 2/(K-1)^2).
+    #[arg(long, allow_negative_numbers = true)]
+    pub tau: Option<f64>,
+    /// Transfer only the first P coordinates (default: all n).
+    #[arg(long, allow_negative_numbers = true)]
+    pub transfer_coords: Option<i64>,
+    /// linear or tchebycheff.
+    #[arg(long, default_value = "linear")]
+    pub scalarization: String,
+    /// Tchebycheff's ideal point Z1,Z2 (each <= 0; default 0,0).
+    #[arg(long, allow_negative_numbers = true)]
+    pub ideal: Option<String>,
+    /// `shared` (one draw for all K models) or `per-model`.
+    #[arg(long, default_value = "shared")]
+    pub init: String,
+    /// Initial points ~ U(-a, a)^n.
+    #[arg(long, default_value_t = 0.6, allow_negative_numbers = true)]
+    pub init_range: f64,
+    /// Seed of the initial draw.
+    #[arg(long, default_value_t = 0)]
+    pub seed: u64,
+    /// Hypervolume reference point R1,R2.
+    #[arg(long, default_value = "1,1", allow_negative_numbers = true)]
+    pub reference: String,
+    /// Report the iterations to this fraction of the optima's (and the front's) hypervolume.
+    #[arg(long, default_value_t = 0.99, allow_negative_numbers = true)]
+    pub fraction: f64,
+    /// Report the iterations to a generational distance, and a distance to the optima, <= this.
+    #[arg(long, default_value_t = 1e-3, allow_negative_numbers = true)]
+    pub tol: f64,
+    /// Skip the figures.
+    #[arg(long)]
+    pub no_figures: bool,
+}
 
 /// Arguments of `mtlscope toy cagrad`.
 #[derive(Debug, clap::Args)]
@@ -148,6 +247,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
     match args.toy {
         Toy::Cagrad(a) => run_cagrad(a),
         Toy::Invariance(a) => run_invariance(a),
+        Toy::Mt2o(a) => run_mt2o(a),
     }
 }
 
@@ -314,6 +414,117 @@ fn run_invariance(a: InvarianceArgs) -> Result<ExitCode> {
         invariance::write_outputs(dir, &cfg, &specs, &records)?;
         if !a.no_figures {
             plot::invariance_figures(dir, &cfg, &specs, &records)?;
+        }
+        println!("wrote {}", dir.display());
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+/// Two numbers `A,B` of any sign.
+fn two(flag: &str, s: &str) -> Result<[f64; 2]> {
+    let v = list(flag, s, |x| {
+        x.parse::<f64>()
+            .ok()
+            .filter(|v| v.is_finite())
+            .with_context(|| format!("expected a number, got `{x}`"))
+    })?;
+    match v[..] {
+        [a, b] => Ok([a, b]),
+        _ => bail!("--{flag}: expected two numbers A,B, got `{s}`"),
+    }
+}
+
+/// A count flag, at least `min`.
+fn count(flag: &str, v: i64, min: usize) -> Result<usize> {
+    match usize::try_from(v) {
+        Ok(c) if c >= min => Ok(c),
+        _ => bail!("--{flag} must be >= {min}, got {v}"),
+    }
+}
+
+/// The study's settings named by the arguments, checked.
+pub fn mt2o_config(a: &Mt2oArgs) -> Result<mt2o::Config> {
+    let only = |flag: &str, given: bool, kind: &str| -> Result<()> {
+        if given && a.transfer != kind {
+            bail!(
+                "--{flag} applies to --transfer {kind}, not `{}`",
+                a.transfer
+            );
+        }
+        Ok(())
+    };
+    only("gamma", a.gamma.is_some(), "decaying")?;
+    only("neighbours", a.neighbours.is_some(), "neighbourhood")?;
+    only("tau", a.tau.is_some(), "neighbourhood")?;
+    let transfer = match a.transfer.as_str() {
+        "identity" => TransferSpec::Identity,
+        "constant" => TransferSpec::Constant,
+        "decaying" => TransferSpec::Decaying {
+            gamma: a.gamma.unwrap_or(0.99),
+        },
+        "neighbourhood" => TransferSpec::Neighbourhood {
+            t: count("neighbours", a.neighbours.unwrap_or(2), 1)?,
+            tau: a.tau,
+        },
+        o => bail!(
+            "--transfer: unknown `{o}`; known: {}",
+            TransferSpec::NAMES.join(", ")
+        ),
+    };
+    let scalarization = match a.scalarization.as_str() {
+        "linear" => Scalarization::Linear,
+        "tchebycheff" => Scalarization::Tchebycheff {
+            ideal: two("ideal", a.ideal.as_deref().unwrap_or("0,0"))?,
+        },
+        o => bail!("--scalarization: unknown `{o}`; known: linear, tchebycheff"),
+    };
+    if a.ideal.is_some() && scalarization == Scalarization::Linear {
+        bail!("--ideal applies to --scalarization tchebycheff");
+    }
+    let init = match a.init.as_str() {
+        "shared" => Init::Shared,
+        "per-model" => Init::PerModel,
+        o => bail!("--init: unknown `{o}`; known: shared, per-model"),
+    };
+    let cfg = mt2o::Config {
+        k: count("k", a.k, 2)?,
+        n: count("n", a.n, 1)?,
+        iters: count("iters", a.iters, 1)?,
+        lr: a.lr,
+        momentum: a.momentum,
+        transfer,
+        alpha: a.alpha,
+        transfer_coords: a
+            .transfer_coords
+            .map(|p| count("transfer-coords", p, 0))
+            .transpose()?,
+        scalarization,
+        init,
+        init_range: a.init_range,
+        seed: a.seed,
+        reference: two("reference", &a.reference)?,
+        fraction: a.fraction,
+        tol: a.tol,
+    };
+    cfg.check()?;
+    Ok(cfg)
+}
+
+fn run_mt2o(a: Mt2oArgs) -> Result<ExitCode> {
+    let cfg = mt2o_config(&a)?;
+    let t0 = Instant::now();
+    let study = mt2o::study(&cfg)?;
+    let secs = t0.elapsed().as_secs_f64();
+    print!("{}", study.describe());
+    println!(
+        "2 runs x {} models x {} steps, measured at every step, in {secs:.2} s",
+        cfg.k, cfg.iters
+    );
+    if let Some(dir) = &a.out {
+        std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+        study.write_outputs(dir)?;
+        if !a.no_figures {
+            study.figures(dir)?;
         }
         println!("wrote {}", dir.display());
     }
