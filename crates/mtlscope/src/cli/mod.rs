@@ -42,7 +42,8 @@ pub enum Command {
     Methods(methods::Args),
     /// Exact hypervolume of a point set (minimisation) w.r.t. a reference point.
     Hypervolume(hypervolume::Args),
-    /// Toy studies in pure f64: `cagrad` (optimizer/aggregator grid), `invariance` (loss scales).
+    /// Toy studies in pure f64: `cagrad` (optimizer/aggregator grid), `invariance` (loss scales),
+    /// `mt2o` (Pareto-set learning with parameter transfer).
     Toy(toy::Args),
     /// Write what a run starts from (split, labels, initial weights, batches) for an
     /// independent implementation (scripts/pytorch_reference.py).
