@@ -1,8 +1,10 @@
 """The training step of `mtlscope bench step`, written plainly in PyTorch eager, for a
 side-by-side comparison on the same torch wheel.
 
-Same networks (LeNet-5; ResNet-18 with the CIFAR or ImageNet stem, torchvision's layout),
-same shapes, tasks and heads, same Adam, random inputs of the setting's shape; prints the
+Same networks (LeNet-5; ResNet-18 with the CIFAR or ImageNet stem, torchvision's layout; for
+NYUv2's segmentation, depth and normals at 288x384, MTAN's SegNet with conv decoder heads or
+DeepLabV3+ as LibMTL's, from deeplab_reference.py beside this file), same shapes, tasks, heads
+and losses, same Adam, random inputs and targets of the setting's shape; prints the
 median, 10th and 90th percentile of the UMTG step (one backward of the summed loss) and of
 the Jacobian step (K backwards of the shared parameters' gradients into J, as mtlscope: one encoder pass for
 shared inputs, one per task for disjoint inputs; J J^T in f64,
@@ -22,6 +24,8 @@ import time
 import torch
 import torch.nn as nn
 import torch.nn.functional as F
+
+from deeplab_reference import DeepLabHead, ResNet
 
 
 class LeNet(nn.Module):
@@ -81,11 +85,107 @@ class ResNet18(nn.Module):
         return self.blocks(x).mean((2, 3))
 
 
+class SegNet(nn.Module):
+    """mtlscope's `segnet` encoder (model/segnet.rs): MTAN's split SegNet, the shared
+    encoder-decoder with pooling indices, a 64-channel full-resolution map."""
+
+    def __init__(self, c):
+        super().__init__()
+        f = [64, 128, 256, 512, 512]
+        layer = lambda i, o: nn.Sequential(nn.Conv2d(i, o, 3, padding=1), nn.BatchNorm2d(o), nn.ReLU())
+        extra = lambda i: 1 if i <= 1 else 2
+        self.enc = nn.ModuleList(
+            nn.Sequential(layer(c if i == 0 else f[i - 1], f[i]), *[layer(f[i], f[i]) for _ in range(extra(i))])
+            for i in range(5)
+        )
+        out = lambda j: f[0] if j == 0 else f[j - 1]
+        self.dec = nn.ModuleList(
+            nn.Sequential(layer(f[j], out(j)), *[layer(out(j), out(j)) for _ in range(extra(j))])
+            for j in range(5)
+        )
+
+    def forward(self, x):
+        pools = []
+        for stage in self.enc:
+            x = stage(x)
+            size = x.shape[-2:]
+            x, idx = F.max_pool2d(x, 2, 2, return_indices=True)
+            pools.append((idx, size))
+        for stage, (idx, size) in reversed(list(zip(self.dec, pools))):
+            x = stage(F.max_unpool2d(x, idx, 2, 2, output_size=size))
+        return x
+
+
+class DilatedResNet50(ResNet):
+    """DeepLabV3+'s encoder: torchvision's ResNet-50 with replace_stride_with_dilation
+    [False, True, True], without avgpool and fc (mtlscope's `deeplabv3plus`)."""
+
+    def __init__(self):
+        super().__init__([3, 4, 6, 3], [False, True, True])
+        del self.fc, self.avgpool
+
+    def forward(self, x):
+        return self.features(x)
+
+
+class Dense(nn.Module):
+    """A per-pixel head as mtlscope's: `head` on the map, bilinear upsampling to the input
+    size (align_corners as the head: False for the decoder, True for DeepLab's), unit-length
+    pixels for normals."""
+
+    def __init__(self, head, size, align_corners, unit):
+        super().__init__()
+        self.head, self.size, self.align, self.unit = head, size, align_corners, unit
+
+    def forward(self, z):
+        y = F.interpolate(self.head(z), self.size, mode="bilinear", align_corners=self.align)
+        return y / y.norm(dim=1, keepdim=True).clamp_min(1e-12) if self.unit else y
+
+
+def decoder(c, out):
+    """mtlscope's DecoderHead: conv3x3 (C -> C) - ReLU - conv1x1 (C -> out)."""
+    return nn.Sequential(nn.Conv2d(c, c, 3, padding=1), nn.ReLU(), nn.Conv2d(c, out, 1))
+
+
+def masked_mean(per_pixel, target):
+    """Sum over valid pixels (sum_c target != 0) / their count, as LibMTL's NYUv2 losses."""
+    m = (target.sum(1) != 0).to(per_pixel.dtype)
+    return (per_pixel * m).sum() / m.sum().clamp_min(1)
+
+
+def depth_loss(out, y):
+    return masked_mean((out - y).abs().sum(1), y)
+
+
+def normal_loss(out, y):
+    n = out / out.norm(dim=1, keepdim=True).clamp_min(1e-12)
+    return masked_mean(1 - (n * y).sum(1), y)
+
+
+def nyuv2(enc_name, h, w, pool):
+    """Encoder, heads, losses and `pool` random targets of NYUv2's three tasks, as
+    `mtlscope bench step --setting nyuv2-*`."""
+    if enc_name == "segnet":
+        enc, c, make, align = SegNet(3), 64, decoder, False
+    else:
+        enc, c, make, align = DilatedResNet50(), 2048, DeepLabHead, True
+    heads = nn.ModuleList(Dense(make(c, o), (h, w), align, o == 3) for o in (13, 1, 3))
+    seg = lambda out, y: F.cross_entropy(out, y, ignore_index=-1)
+    labels = torch.randint(14, (pool, h, w)) - 1
+    depth = (torch.rand(pool, 1, h, w) * 9.99 + 0.01) * (torch.rand(pool, 1, h, w) >= 0.05)
+    n = torch.randn(pool, 3, h, w)
+    normals = n / n.norm(dim=1, keepdim=True)
+    return enc, heads, [seg, depth_loss, normal_loss], [labels, depth, normals]
+
+
 SETTINGS = {
-    # encoder, input shape, classes, shared inputs: as `mtlscope bench step --setting`.
-    "fashion": ("lenet", (1, 28, 28), 10, False),
-    "cifar": ("resnet_cifar", (3, 32, 32), 5, False),
-    "celeba": ("resnet_imagenet", (3, 64, 64), 2, True),
+    # encoder, input shape, classes (None: NYUv2's tasks), shared inputs, batch size: as
+    # `mtlscope bench step --setting`.
+    "fashion": ("lenet", (1, 28, 28), 10, False, 128),
+    "cifar": ("resnet_cifar", (3, 32, 32), 5, False, 128),
+    "celeba": ("resnet_imagenet", (3, 64, 64), 2, True, 128),
+    "nyuv2-segnet": ("segnet", (3, 288, 384), None, True, 8),
+    "nyuv2-deeplab": ("deeplabv3plus", (3, 288, 384), None, True, 8),
 }
 
 
@@ -95,7 +195,8 @@ def peak_rss_mb():
 
 def summary(ms):
     ms = sorted(ms)
-    q = lambda p: ms[round((len(ms) - 1) * p)]
+    # Half rounds up, as mtlscope's f64::round (Python's round would take the lower of two).
+    q = lambda p: ms[int((len(ms) - 1) * p + 0.5)]
     return q(0.5), q(0.1), q(0.9)
 
 
@@ -103,7 +204,7 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--setting", choices=sorted(SETTINGS), default="fashion")
     ap.add_argument("--tasks", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=128)
+    ap.add_argument("--batch-size", type=int, default=None, help="default: 8 for nyuv2-*, else 128")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=None)
@@ -111,14 +212,21 @@ def main():
     if a.threads:
         torch.set_num_threads(a.threads)
     torch.manual_seed(0)
-    enc_name, (c, h, w), classes, shared = SETTINGS[a.setting]
-    enc = LeNet(c, h, w) if enc_name == "lenet" else ResNet18(c, enc_name == "resnet_imagenet")
-    heads = nn.ModuleList(nn.Linear(enc.out, classes) for _ in range(a.tasks))
-    params = list(enc.parameters()) + list(heads.parameters())
-    shared_params = list(enc.parameters())
+    enc_name, (c, h, w), classes, shared, batch_size = SETTINGS[a.setting]
+    a.batch_size = a.batch_size or batch_size
     pool = min(max(8 * a.batch_size, a.batch_size), 4096)
     inputs = [torch.randn(pool, c, h, w) for _ in range(1 if shared else a.tasks)]
-    targets = [torch.randint(classes, (pool,)) for _ in range(a.tasks)]
+    if classes is None:
+        if a.tasks != 3:
+            ap.error(f"--setting {a.setting} has NYUv2's 3 tasks, got --tasks {a.tasks}")
+        enc, heads, loss_fns, targets = nyuv2(enc_name, h, w, pool)
+    else:
+        enc = LeNet(c, h, w) if enc_name == "lenet" else ResNet18(c, enc_name == "resnet_imagenet")
+        heads = nn.ModuleList(nn.Linear(enc.out, classes) for _ in range(a.tasks))
+        loss_fns = [F.cross_entropy] * a.tasks
+        targets = [torch.randint(classes, (pool,)) for _ in range(a.tasks)]
+    params = list(enc.parameters()) + list(heads.parameters())
+    shared_params = list(enc.parameters())
     gen = torch.Generator().manual_seed(0)
 
     def batches():
@@ -135,10 +243,10 @@ def main():
     def losses(bs):
         if shared:
             z = enc(bs[0][0])
-            return [F.cross_entropy(heads[k](z), y) for k, (_, y) in enumerate(bs)]
+            return [loss_fns[k](heads[k](z), y) for k, (_, y) in enumerate(bs)]
         # One concatenated encoder pass over every task's batch, as mtlscope's UMTG path.
         z = enc(torch.cat([x for x, _ in bs])).split(a.batch_size)
-        return [F.cross_entropy(heads[k](z[k]), y) for k, (_, y) in enumerate(bs)]
+        return [loss_fns[k](heads[k](z[k]), y) for k, (_, y) in enumerate(bs)]
 
     print(
         f"pytorch bench step: {a.setting} ({enc_name}, {c}x{h}x{w}), {a.tasks} tasks, batch "
@@ -175,7 +283,7 @@ def main():
                 l = ls[k]
             else:
                 x, y = bs[k]
-                l = F.cross_entropy(heads[k](enc(x)), y)
+                l = loss_fns[k](heads[k](enc(x)), y)
             g = torch.autograd.grad(
                 l,
                 shared_params + list(heads[k].parameters()),

@@ -15,6 +15,7 @@ pub fn check_run(cfg: &RunConfig) -> Result<()> {
     crate::data::check_config(&cfg.data)?;
     crate::model::encoder(&cfg.model.encoder)?;
     crate::model::resnet::check_variant(&cfg.model.variant)?;
+    crate::model::deeplab::check_backbone(&cfg.model.backbone)?;
     let o = &cfg.objective;
     if let (ObjectiveKind::Aggregate | ObjectiveKind::Weighting, Some(m)) =
         (o.kind, o.method.as_deref())

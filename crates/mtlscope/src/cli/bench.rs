@@ -4,10 +4,14 @@
 //! aggregation and the optimizer update, and the process's peak resident memory after each
 //! path. `--setting` picks the network and shapes: `fashion` (LeNet-5, 1×28×28, 10 classes,
 //! disjoint inputs), `cifar` (ResNet-18 CIFAR stem, 3×32×32, 5 classes, disjoint inputs: the
-//! CIFAR-100 setting at m = 20) or `celeba` (ResNet-18 ImageNet stem, 3×64×64, 2-class heads,
-//! one batch shared by every task: the CelebA setting at m = 40). Inputs are random tensors of
-//! those shapes: the cost of a step does not depend on pixel values. `scripts/bench_step.py`
-//! times the same steps written plainly in PyTorch on the same wheel.
+//! CIFAR-100 setting at m = 20), `celeba` (ResNet-18 ImageNet stem, 3×64×64, 2-class heads,
+//! one batch shared by every task: the CelebA setting at m = 40), or NYUv2's three dense tasks
+//! on shared 3×288×384 inputs (13-class segmentation, depth, normals, with their kinds' heads
+//! and losses; default batch 8): `nyuv2-segnet` (MTAN's SegNet, decoder heads) and
+//! `nyuv2-deeplab` (DeepLabV3+: dilated ResNet-50, ASPP heads). Inputs and targets are random
+//! tensors of those shapes (labels with some ignored pixels, positive depths, unit normals): the
+//! cost of a step does not depend on their values. `scripts/bench_step.py` times the same steps
+//! written plainly in PyTorch on the same wheel.
 //!
 //! `mtlscope bench probes`: wall time of each trajectory probe at the `[probes]` defaults on
 //! the same LeNet, K tasks of 2048 random examples (the probe subsets), as throughput in
@@ -23,8 +27,9 @@ use tch::{Device, Kind, Tensor};
 use mtlscope::aggregate::{apply::unflatten, jacobian::task_gradients};
 use mtlscope::config::{ModelConfig, ObjectiveConfig, ObjectiveKind, OptimConfig, ProbesConfig};
 use mtlscope::data::{Split, TaskData};
-use mtlscope::model::MultiTaskNet;
+use mtlscope::model::{MultiTaskNet, TaskHead};
 use mtlscope::probe::ProbeSet;
+use mtlscope::task::TaskSpec;
 use mtlscope::train::objective::{self, weighting};
 use mtlscope::train::optim;
 use mtlscope::train::sampler::{self, Sampler};
@@ -38,9 +43,9 @@ pub struct Args {
     /// Number of tasks.
     #[arg(long, default_value_t = 3)]
     pub tasks: usize,
-    /// Batch size per task.
-    #[arg(long, default_value_t = 128)]
-    pub batch_size: usize,
+    /// Batch size per task (default: 8 for the nyuv2 settings, else 128).
+    #[arg(long)]
+    pub batch_size: Option<usize>,
     /// Timed steps per path.
     #[arg(long, default_value_t = 100)]
     pub steps: usize,
@@ -60,19 +65,120 @@ pub struct Args {
     /// Timed repetitions of each probe (`bench probes`).
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
-    /// Network and shapes of `bench step`: fashion (LeNet), cifar or celeba (ResNet-18).
+    /// Network and shapes of `bench step`: fashion (LeNet), cifar or celeba (ResNet-18),
+    /// nyuv2-segnet or nyuv2-deeplab (NYUv2's three dense tasks at 288×384).
     #[arg(long, default_value = "fashion")]
     pub setting: String,
 }
 
-/// What `--setting` stands for: encoder, variant, input shape, classes, shared inputs.
-fn setting(name: &str) -> Result<(&'static str, &'static str, [i64; 3], i64, bool)> {
-    Ok(match name {
-        "fashion" => ("lenet", "auto", [1, 28, 28], 10, false),
-        "cifar" => ("resnet18", "cifar", [3, 32, 32], 5, false),
-        "celeba" => ("resnet18", "auto", [3, 64, 64], 2, true),
-        other => bail!("--setting: unknown `{other}`; known: fashion, cifar, celeba"),
+/// The tasks of a `--setting`.
+#[derive(Clone, Copy)]
+enum BenchTasks {
+    /// `--tasks` multiclass heads with this many classes.
+    Classes(i64),
+    /// NYUv2's 13-class segmentation, depth and normals.
+    Nyuv2,
+}
+
+/// What `--setting` stands for.
+struct Setting {
+    encoder: &'static str,
+    variant: &'static str,
+    shape: [i64; 3],
+    tasks: BenchTasks,
+    shared_inputs: bool,
+    batch_size: usize,
+}
+
+/// The `--setting` names, in `--help` order.
+const SETTINGS: [&str; 5] = [
+    "fashion",
+    "cifar",
+    "celeba",
+    "nyuv2-segnet",
+    "nyuv2-deeplab",
+];
+
+fn setting(name: &str) -> Result<Setting> {
+    let (encoder, variant, shape, tasks, shared_inputs, batch_size) = match name {
+        "fashion" => (
+            "lenet",
+            "auto",
+            [1, 28, 28],
+            BenchTasks::Classes(10),
+            false,
+            128,
+        ),
+        "cifar" => (
+            "resnet18",
+            "cifar",
+            [3, 32, 32],
+            BenchTasks::Classes(5),
+            false,
+            128,
+        ),
+        "celeba" => (
+            "resnet18",
+            "auto",
+            [3, 64, 64],
+            BenchTasks::Classes(2),
+            true,
+            128,
+        ),
+        "nyuv2-segnet" => ("segnet", "auto", [3, 288, 384], BenchTasks::Nyuv2, true, 8),
+        "nyuv2-deeplab" => (
+            "deeplabv3plus",
+            "auto",
+            [3, 288, 384],
+            BenchTasks::Nyuv2,
+            true,
+            8,
+        ),
+        other => bail!(
+            "--setting: unknown `{other}`; known: {}",
+            SETTINGS.join(", ")
+        ),
+    };
+    Ok(Setting {
+        encoder,
+        variant,
+        shape,
+        tasks,
+        shared_inputs,
+        batch_size,
     })
+}
+
+/// NYUv2's tasks as the `nyuv2` dataset defines them, and `pool` random targets of each for
+/// `h × w` inputs: labels in 0..13 with about 1 in 14 pixels ignored (−1), depths in (0, 10]
+/// with about 1 in 20 invalid (0), unit normals.
+fn nyuv2_tasks(pool: i64, h: i64, w: i64, device: Device) -> Result<(Vec<TaskHead>, Vec<Tensor>)> {
+    use mtlscope::task::{depth::DepthSpec, normals::NormalsSpec, segmentation::SegmentationSpec};
+    let specs = [
+        (
+            "segmentation",
+            TaskSpec::Segmentation(SegmentationSpec {
+                classes: 13,
+                ignore_index: -1,
+                decoder_channels: None,
+            }),
+        ),
+        ("depth", TaskSpec::Depth(DepthSpec::default())),
+        ("normal", TaskSpec::Normals(NormalsSpec::default())),
+    ];
+    let heads = specs
+        .into_iter()
+        .map(|(n, s)| Ok((n.to_string(), s.build()?.into())))
+        .collect::<Result<Vec<TaskHead>>>()?;
+    let f = (Kind::Float, device);
+    let labels = Tensor::randint(14, [pool, h, w], (Kind::Int64, device)) - 1;
+    let valid = Tensor::rand([pool, 1, h, w], f)
+        .ge(0.05)
+        .to_kind(Kind::Float);
+    let depth = (Tensor::rand([pool, 1, h, w], f) * 9.99 + 0.01) * valid;
+    let n = Tensor::randn([pool, 3, h, w], f);
+    let normals = &n / n.square().sum_dim_intlist(1, true, None::<Kind>).sqrt();
+    Ok((heads, vec![labels, depth, normals]))
 }
 
 /// The process's peak resident memory so far (Linux `VmHWM`), in MB; NaN where unknown.
@@ -102,7 +208,7 @@ fn sync(device: Device) {
 
 /// Runs the benchmark.
 pub fn run(args: Args) -> Result<ExitCode> {
-    if args.tasks == 0 || args.batch_size == 0 || args.steps == 0 || args.reps == 0 {
+    if args.tasks == 0 || args.batch_size == Some(0) || args.steps == 0 || args.reps == 0 {
         bail!("bench: --tasks, --batch-size, --steps and --reps must be >= 1");
     }
     if let Some(n) = args.threads {
@@ -118,24 +224,47 @@ pub fn run(args: Args) -> Result<ExitCode> {
 }
 
 fn run_step(args: Args, device: Device) -> Result<ExitCode> {
-    let (encoder, variant, shape, classes, shared_inputs) = setting(&args.setting)?;
+    let Setting {
+        encoder,
+        variant,
+        shape,
+        tasks,
+        shared_inputs,
+        batch_size,
+    } = setting(&args.setting)?;
+    let batch_size = args.batch_size.unwrap_or(batch_size);
+    if matches!(tasks, BenchTasks::Nyuv2) && args.tasks != 3 {
+        bail!(
+            "--tasks: --setting {} has NYUv2's 3 tasks, got {}",
+            args.setting,
+            args.tasks
+        );
+    }
     // Enough examples for distinct batches without holding K × 4096 ResNet inputs.
-    let pool = (8 * args.batch_size).clamp(args.batch_size, 4096) as i64;
-    let task_names: Vec<String> = (0..args.tasks).map(|k| format!("task{k}")).collect();
-    let task_refs: Vec<&str> = task_names.iter().map(String::as_str).collect();
-    let names = mtlscope::task::multiclass::heads(&task_refs, classes);
+    let pool = (8 * batch_size).clamp(batch_size, 4096) as i64;
     tch::manual_seed(0);
     let [c, h, w] = shape;
     let inputs: Vec<Tensor> = (0..if shared_inputs { 1 } else { args.tasks })
         .map(|_| Tensor::randn([pool, c, h, w], (Kind::Float, device)))
         .collect();
-    let data: Vec<(Tensor, Tensor)> = (0..args.tasks)
-        .map(|k| {
+    let (names, targets) = match tasks {
+        BenchTasks::Classes(classes) => {
+            let task_names: Vec<String> = (0..args.tasks).map(|k| format!("task{k}")).collect();
+            let task_refs: Vec<&str> = task_names.iter().map(String::as_str).collect();
+            let targets = (0..args.tasks)
+                .map(|_| Tensor::randint(classes, [pool], (Kind::Int64, device)))
+                .collect();
             (
-                inputs[if shared_inputs { 0 } else { k }].shallow_clone(),
-                Tensor::randint(classes, [pool], (Kind::Int64, device)),
+                mtlscope::task::multiclass::heads(&task_refs, classes),
+                targets,
             )
-        })
+        }
+        BenchTasks::Nyuv2 => nyuv2_tasks(pool, h, w, device)?,
+    };
+    let data: Vec<(Tensor, Tensor)> = targets
+        .into_iter()
+        .enumerate()
+        .map(|(k, y)| (inputs[if shared_inputs { 0 } else { k }].shallow_clone(), y))
         .collect();
     let model = ModelConfig {
         encoder: encoder.into(),
@@ -146,7 +275,7 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let params = net.params();
     let shared = net.shared_params();
     let mut samplers: Vec<Sampler> = (0..args.tasks)
-        .map(|k| Sampler::new(0, k, pool as usize, args.batch_size))
+        .map(|k| Sampler::new(0, k, pool as usize, batch_size))
         .collect();
     let pairs: Vec<(&Tensor, &Tensor)> = data.iter().map(|(x, y)| (x, y)).collect();
     let mut gather = |step: usize| {
@@ -170,7 +299,7 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
         args.setting,
         if shared_inputs { "shared inputs" } else { "disjoint inputs" },
         args.tasks,
-        args.batch_size,
+        batch_size,
         net.n_shared(),
         device,
         tch::get_num_threads()

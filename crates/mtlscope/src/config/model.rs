@@ -16,14 +16,24 @@ pub struct ModelConfig {
     /// so configs (and resumable checkpoints) from before the key existed stay identical.
     #[serde(skip_serializing_if = "is_auto")]
     pub variant: String,
+    /// ResNet of `deeplabv3plus`'s dilated encoder: `resnet50` (LibMTL's) or `resnet101`
+    /// (ignored by the others). Written to a run's config only when not `resnet50`, so configs
+    /// (and resumable checkpoints) from before the key existed stay identical.
+    #[serde(skip_serializing_if = "is_resnet50")]
+    pub backbone: String,
     /// A local safetensors file to initialise the encoder from (keys: the encoder's variable
-    /// names without `encoder.`, e.g. torchvision's `resnet18` state dict); never downloaded.
+    /// names without `encoder.`, e.g. torchvision's `resnet18`, `resnet50` or `resnet101` state
+    /// dict); never downloaded.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub pretrained: Option<std::path::PathBuf>,
 }
 
 fn is_auto(v: &str) -> bool {
     v == "auto"
+}
+
+fn is_resnet50(v: &str) -> bool {
+    v == "resnet50"
 }
 
 impl Default for ModelConfig {
@@ -33,6 +43,7 @@ impl Default for ModelConfig {
             hidden: vec![256, 128],
             channels: vec![16, 32],
             variant: "auto".into(),
+            backbone: "resnet50".into(),
             pretrained: None,
         }
     }

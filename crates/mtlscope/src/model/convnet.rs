@@ -13,7 +13,7 @@ use tch::{nn, Tensor};
 
 use super::Encoder;
 use crate::layers::{batch_norm2d, conv2d_strided};
-use crate::task::FeatureShape;
+use crate::task::{DenseHead, FeatureShape};
 
 /// The conv–BN–ReLU encoder.
 #[derive(Debug)]
@@ -82,6 +82,7 @@ impl Encoder for ConvNet {
             FeatureShape::Spatial {
                 channels,
                 stride: 1 << (self.convs.len() - 1),
+                head: DenseHead::Decoder,
             }
         } else {
             FeatureShape::Vector { dim: channels }

@@ -10,6 +10,7 @@
 //! and saved in checkpoints through [`MultiTaskNet::named_buffers`].
 
 pub mod convnet;
+pub mod deeplab;
 pub mod lenet;
 pub mod mlp;
 pub mod pretrained;
@@ -112,6 +113,20 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &[],
         build: |_, p, input| Ok(Box::new(segnet::SegNet::new(p, input)?)),
         pretrained_ignore: &["*num_batches_tracked"],
+    },
+    EncoderInfo {
+        name: "deeplabv3plus",
+        about: "DeepLabV3+ as LibMTL's: torchvision's ResNet-50 (model.backbone resnet50 | resnet101) dilated to output stride 8, 2048-channel map; per-pixel tasks get DeepLabV3's ASPP head (rates 12, 24, 36) each (Chen et al. 2017, 2018)",
+        output: "spatial",
+        keys: &["backbone", "pretrained"],
+        build: |cfg, p, input| {
+            Ok(Box::new(deeplab::DeepLabResNet::new(
+                p,
+                input,
+                &cfg.backbone,
+            )?))
+        },
+        pretrained_ignore: &["fc.", "*num_batches_tracked"],
     },
 ];
 

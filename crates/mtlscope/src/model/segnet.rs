@@ -23,7 +23,7 @@ use tch::{nn, Tensor};
 
 use super::Encoder;
 use crate::layers::batch_norm2d;
-use crate::task::FeatureShape;
+use crate::task::{DenseHead, FeatureShape};
 
 /// Stage widths.
 const F: [i64; 5] = [64, 128, 256, 512, 512];
@@ -128,6 +128,7 @@ impl Encoder for SegNet {
         FeatureShape::Spatial {
             channels: F[0],
             stride: 1,
+            head: DenseHead::Decoder,
         }
     }
 

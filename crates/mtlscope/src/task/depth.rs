@@ -77,7 +77,7 @@ impl TaskKind for Depth {
         features: FeatureShape,
         input_hw: Option<(i64, i64)>,
     ) -> anyhow::Result<Box<dyn Head>> {
-        Ok(head::decoder_head(
+        Ok(head::dense_head(
             self.name(),
             p,
             features,
@@ -205,6 +205,7 @@ mod tests {
         let f = FeatureShape::Spatial {
             channels: 2,
             stride: 8,
+            head: crate::task::DenseHead::Decoder,
         };
         let h = kind().build_head(vs.root(), f, Some((16, 24))).unwrap();
         let y = h.forward(

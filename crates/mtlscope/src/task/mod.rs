@@ -13,9 +13,9 @@
 //! | [`multiclass`] | linear | cross-entropy | accuracy, top-k accuracy |
 //! | [`binary`] | linear, 1 logit | BCE with logits | accuracy, F1 |
 //! | [`regression`] | linear | MSE or L1 | MSE, MAE, Pearson, Spearman |
-//! | [`segmentation`] | conv decoder | CE with an ignore label | mIoU, pixel accuracy |
-//! | [`depth`] | conv decoder | L1 over valid pixels | abs err, rel err |
-//! | [`normals`] | conv decoder, unit normals | 1 − cos over valid pixels | angle mean, median, within 11.25°/22.5°/30° |
+//! | [`segmentation`] | dense (conv decoder or ASPP) | CE with an ignore label | mIoU, pixel accuracy |
+//! | [`depth`] | dense | L1 over valid pixels | abs err, rel err |
+//! | [`normals`] | dense, unit normals | 1 − cos over valid pixels | angle mean, median, within 11.25°/22.5°/30° |
 //!
 //! Dependencies point one way: `data`, `model`, `probe`, `aggregate` and `train` import the
 //! losses from here; this module imports only `model`'s layer constructors
@@ -99,7 +99,8 @@ impl TaskInfo {
 }
 
 /// What an encoder outputs: a vector `[N, dim]` per example, or a feature map
-/// `[N, channels, H / stride, W / stride]` for inputs of size `H × W`.
+/// `[N, channels, H / stride, W / stride]` for inputs of size `H × W`, with the head that
+/// per-pixel kinds build on it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum FeatureShape {
     /// `[N, dim]`.
@@ -113,18 +114,41 @@ pub enum FeatureShape {
         channels: i64,
         /// Down-sampling factor of the encoder.
         stride: i64,
+        /// The head per-pixel kinds build on this map: the encoder's architecture decides
+        /// (DeepLabV3+ pairs its dilated ResNet with ASPP heads), so a task config serves
+        /// every encoder. Image-level kinds pool the map into their linear head either way.
+        head: DenseHead,
     },
+}
+
+/// Which head per-pixel kinds (segmentation, depth, normals) build on a feature map
+/// ([`head::dense_head`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DenseHead {
+    /// conv3×3 – ReLU – conv1×1, upsampled ([`head::DecoderHead`]): MTAN's SegNet task layers.
+    #[default]
+    Decoder,
+    /// DeepLabV3's ASPP head as LibMTL's `DeepLabHead` ([`head::AsppHead`]).
+    Aspp,
 }
 
 impl std::fmt::Display for FeatureShape {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
         match self {
             FeatureShape::Vector { dim } => write!(f, "vector features [N, {dim}]"),
-            FeatureShape::Spatial { channels, stride } => {
+            FeatureShape::Spatial {
+                channels,
+                stride,
+                head,
+            } => {
                 write!(
                     f,
                     "spatial features [N, {channels}, H/{stride}, W/{stride}]"
-                )
+                )?;
+                match head {
+                    DenseHead::Decoder => Ok(()),
+                    DenseHead::Aspp => write!(f, " for ASPP heads"),
+                }
             }
         }
     }

@@ -282,6 +282,7 @@ mod tests {
         let sp = FeatureShape::Spatial {
             channels: 4,
             stride: 2,
+            head: crate::task::DenseHead::Decoder,
         };
         // On a feature map the head pools first: [2, 4, 3, 3] → [2, 3].
         let h = k

@@ -104,7 +104,7 @@ impl TaskKind for Normals {
         features: FeatureShape,
         input_hw: Option<(i64, i64)>,
     ) -> anyhow::Result<Box<dyn Head>> {
-        Ok(head::decoder_head(
+        Ok(head::dense_head(
             self.name(),
             p,
             features,
@@ -293,6 +293,7 @@ mod tests {
         let f = FeatureShape::Spatial {
             channels: 3,
             stride: 2,
+            head: crate::task::DenseHead::Decoder,
         };
         let h = kind().build_head(vs.root(), f, Some((4, 6))).unwrap();
         let y = h.forward(

@@ -121,7 +121,7 @@ impl TaskKind for Segmentation {
         features: FeatureShape,
         input_hw: Option<(i64, i64)>,
     ) -> anyhow::Result<Box<dyn Head>> {
-        Ok(head::decoder_head(
+        Ok(head::dense_head(
             self.name(),
             p,
             features,
@@ -326,6 +326,7 @@ mod tests {
         let f = FeatureShape::Spatial {
             channels: 4,
             stride: 2,
+            head: crate::task::DenseHead::Decoder,
         };
         let h = kind(-1).build_head(vs.root(), f, Some((6, 8))).unwrap();
         let y = h.forward(
