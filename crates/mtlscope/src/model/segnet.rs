@@ -14,9 +14,9 @@
 //! bias 0. With one 13-class head it has MTAN's single-task count, 24,981,069 parameters
 //! (tested).
 //!
-//! MTAN's task layers have no activation between their two convolutions; mtlscope's decoder
-//! head puts a ReLU there and starts from PyTorch's default initialisation (same parameters,
-//! same count).
+//! The task layers are MTAN's too: the feature shape asks per-pixel kinds for
+//! [`DenseHead::Mtan`], conv3×3 then conv1×1 with no activation between, Xavier-normal weights
+//! and zero biases.
 
 use anyhow::{bail, Result};
 use tch::{nn, Tensor};
@@ -128,7 +128,7 @@ impl Encoder for SegNet {
         FeatureShape::Spatial {
             channels: F[0],
             stride: 1,
-            head: DenseHead::Decoder,
+            head: DenseHead::Mtan,
         }
     }
 
@@ -179,5 +179,21 @@ mod tests {
         assert_eq!(n.forward(0, &x, false).size(), [2, 13, 32, 64]);
         let e = format!("{:#}", net([30, 64]).unwrap_err());
         assert!(e.contains("divisible by 32"), "{e}");
+    }
+
+    #[test]
+    fn task_layers_are_mtans_linear_pair() {
+        // MTAN's conv3x3 then conv1x1 with no activation and zero biases: the head is linear
+        // in the feature map, h(z1 + z2) = h(z1) + h(z2); a ReLU between them would break this
+        // for signed inputs.
+        let n = net([32, 64]).unwrap();
+        let z1 = Tensor::randn([1, 64, 32, 64], (Kind::Float, Device::Cpu));
+        let z2 = Tensor::randn([1, 64, 32, 64], (Kind::Float, Device::Cpu));
+        let h = |z: &Tensor| n.head(0, z, false);
+        let sum = h(&(&z1 + &z2));
+        assert!(sum.allclose(&(h(&z1) + h(&z2)), 1e-4, 1e-4, false));
+        for p in n.head_params(0).iter().filter(|p| p.dim() == 1) {
+            assert_eq!(p.abs().max().double_value(&[]), 0.0, "biases start at 0");
+        }
     }
 }

@@ -56,21 +56,44 @@ pub fn linear_head(
 /// bilinear upsampling (align_corners = false, `F.interpolate`'s default) to the input size
 /// `[N, out, H, W]`; optionally each pixel's output vector is scaled to unit length (surface
 /// normals, as MTAN's SegNet normalises its normal output).
+///
+/// With [`DenseHead::Mtan`] it is MTAN's SegNet task layers instead: no ReLU between the two
+/// convolutions, Xavier-normal weights and zero biases (MTAN initialises every layer so).
 #[derive(Debug)]
 pub struct DecoderHead {
     hidden: nn::Conv2D,
     out: nn::Conv2D,
     out_hw: (i64, i64),
     unit_norm: bool,
+    relu: bool,
+}
+
+/// A convolution with MTAN's initialisation: Xavier-normal weights (std = √(2 / (fan_in +
+/// fan_out)), fans over the k×k kernel) and zero biases.
+fn conv_xavier(p: nn::Path, cin: i64, cout: i64, k: i64, padding: i64) -> nn::Conv2D {
+    let std = (2.0 / ((cin + cout) * k * k) as f64).sqrt();
+    let cfg = nn::ConvConfig {
+        padding,
+        ws_init: nn::Init::Randn {
+            mean: 0.0,
+            stdev: std,
+        },
+        bs_init: nn::Init::Const(0.0),
+        ..Default::default()
+    };
+    nn::conv2d(p, cin, cout, k, cfg)
 }
 
 impl Head for DecoderHead {
     fn forward(&self, features: &Tensor, _train: bool) -> Tensor {
-        let y = features
-            .apply(&self.hidden)
-            .relu()
-            .apply(&self.out)
-            .upsample_bilinear2d([self.out_hw.0, self.out_hw.1], false, None, None);
+        let h = features.apply(&self.hidden);
+        let h = if self.relu { h.relu() } else { h };
+        let y = h.apply(&self.out).upsample_bilinear2d(
+            [self.out_hw.0, self.out_hw.1],
+            false,
+            None,
+            None,
+        );
         if self.unit_norm {
             unit_normalise(&y)
         } else {
@@ -127,6 +150,17 @@ pub fn dense_head(
                 out: crate::layers::conv2d(&p / "out", hidden_c, out, 1, 0),
                 out_hw,
                 unit_norm,
+                relu: true,
+            }))
+        }
+        DenseHead::Mtan => {
+            let hidden_c = hidden.unwrap_or(channels);
+            Ok(Box::new(DecoderHead {
+                hidden: conv_xavier(&p / "hidden", channels, hidden_c, 3, 1),
+                out: conv_xavier(&p / "out", hidden_c, out, 1, 0),
+                out_hw,
+                unit_norm,
+                relu: false,
             }))
         }
         DenseHead::Aspp => {

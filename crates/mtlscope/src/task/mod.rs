@@ -125,9 +125,14 @@ pub enum FeatureShape {
 /// ([`head::dense_head`]).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
 pub enum DenseHead {
-    /// conv3×3 – ReLU – conv1×1, upsampled ([`head::DecoderHead`]): MTAN's SegNet task layers.
+    /// conv3×3 – ReLU – conv1×1, upsampled ([`head::DecoderHead`]), PyTorch's default
+    /// initialisation.
     #[default]
     Decoder,
+    /// MTAN's SegNet task layers (`model_segnet_split.py`, `conv_layer(..., pred=True)`):
+    /// conv3×3 then conv1×1 with no activation between, Xavier-normal weights and zero biases
+    /// ([`head::DecoderHead`] without its ReLU).
+    Mtan,
     /// DeepLabV3's ASPP head as LibMTL's `DeepLabHead` ([`head::AsppHead`]).
     Aspp,
 }
@@ -147,6 +152,7 @@ impl std::fmt::Display for FeatureShape {
                 )?;
                 match head {
                     DenseHead::Decoder => Ok(()),
+                    DenseHead::Mtan => write!(f, " for MTAN's task layers"),
                     DenseHead::Aspp => write!(f, " for ASPP heads"),
                 }
             }
