@@ -506,11 +506,9 @@ fn run_probes(args: Args, device: Device) -> Result<ExitCode> {
                 x: Tensor::randn([m, 1, 28, 28], (Kind::Float, device)),
                 y: Tensor::randint(10, [m], (Kind::Int64, device)),
             };
-            let spec =
-                mtlscope::task::TaskSpec::Multiclass(mtlscope::task::multiclass::MulticlassSpec {
-                    classes: 10,
-                    top_k: vec![],
-                });
+            let spec = mtlscope::task::TaskSpec::Multiclass(
+                mtlscope::task::multiclass::MulticlassSpec::new(10),
+            );
             TaskData::new(&format!("task{i}"), spec, split(n), split(1), split(1))
         })
         .collect::<Result<_>>()?;

@@ -30,7 +30,20 @@ pub struct DataConfig {
     /// 7); `None` = the dataset's default.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub classes: Option<i64>,
+    /// Text datasets (`glue`): the tokenizer, a Hugging Face model folder holding
+    /// `tokenizer.json` (or `vocab.json` + `merges.txt`), or a `tokenizer.json` file. Defaults
+    /// to `model.pretrained`, so a run names its model folder once.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub tokenizer: Option<PathBuf>,
+    /// Text datasets: tokens per example after truncation (the special tokens included);
+    /// `None` = 128.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub max_length: Option<usize>,
 }
+
+/// Tokens per example when `data.max_length` is not set (Mueller et al.'s GLUE runs, and the
+/// usual GLUE fine-tuning length).
+pub const DEFAULT_MAX_LENGTH: usize = 128;
 
 impl Default for DataConfig {
     fn default() -> Self {
@@ -42,6 +55,8 @@ impl Default for DataConfig {
             train_limit: None,
             val_size: None,
             classes: None,
+            tokenizer: None,
+            max_length: None,
         }
     }
 }
@@ -63,6 +78,13 @@ impl DataConfig {
         }
         if self.val_size == Some(0) {
             bail!("data.val_size must be >= 1, got 0");
+        }
+        if let Some(n) = self.max_length {
+            if n < 4 {
+                bail!(
+                    "data.max_length must be >= 4 (a pair's special tokens alone take 4), got {n}"
+                );
+            }
         }
         if self.train_limit == Some(0) {
             bail!("data.train_limit must be >= 1, got 0");

@@ -56,10 +56,15 @@ impl RunConfig {
             apply_override(&mut table, ov)?;
         }
         let de = toml::Value::Table(table);
-        let cfg: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
+        let mut cfg: RunConfig = serde_path_to_error::deserialize(de).map_err(|e| {
             let path = e.path().to_string();
             anyhow::anyhow!("key `{path}`: {}", e.into_inner())
         })?;
+        // A text dataset tokenizes with its model's tokenizer unless told otherwise; writing it
+        // into the config makes the run's recorded config say which one it used.
+        if cfg.data.dataset == "glue" && cfg.data.tokenizer.is_none() {
+            cfg.data.tokenizer = cfg.model.pretrained.clone();
+        }
         cfg.validate()?;
         Ok(cfg)
     }

@@ -328,10 +328,7 @@ impl Dataset for Cifar100 {
 }
 
 fn spec() -> TaskSpec {
-    TaskSpec::Multiclass(MulticlassSpec {
-        classes: PER_TASK as i64,
-        top_k: vec![],
-    })
+    TaskSpec::Multiclass(MulticlassSpec::new(PER_TASK as i64))
 }
 
 /// Writes a miniature CIFAR-100 in the published binary layout into `dir` (tests, demos):

@@ -199,12 +199,7 @@ impl Dataset for FashionMtl {
     }
 
     fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>> {
-        let spec = || {
-            TaskSpec::Multiclass(MulticlassSpec {
-                classes: CLASSES,
-                top_k: vec![],
-            })
-        };
+        let spec = || TaskSpec::Multiclass(MulticlassSpec::new(CLASSES));
         let dir = locate(cfg.data_dir.as_deref())?;
         let train = read_pair(&dir, "train-images-idx3-ubyte", "train-labels-idx1-ubyte")?;
         let test = read_pair(&dir, "t10k-images-idx3-ubyte", "t10k-labels-idx1-ubyte")?;

@@ -23,6 +23,13 @@ pub enum Inputs {
         /// Per-channel standard deviation of x / 255 (each > 0).
         std: Vec<f64>,
     },
+    /// Token sequences stored as `i32` `[N, 3, L]`: per example its token ids, token types
+    /// (segment A 0, segment B 1) and attention mask (1 on tokens, 0 on padding), padded at the
+    /// end to the split's longest sequence. A batch becomes `i64` `[B, 3, L_b]` cut to the
+    /// batch's own longest sequence (dynamic padding, as Hugging Face's
+    /// `DataCollatorWithPadding`): the padding it drops is masked out of attention and read by
+    /// no head, so the encoder's output does not depend on it.
+    Tokens,
 }
 
 impl Inputs {
@@ -42,6 +49,17 @@ impl Inputs {
                     .to_device(dev)
                     .view([1, c, 1, 1]);
                 (x.to_kind(Kind::Float) / 255.0 - m) / s
+            }
+            Inputs::Tokens => {
+                let longest = if x.size()[0] == 0 {
+                    0
+                } else {
+                    x.select(1, 2)
+                        .sum_dim_intlist(1, false, Kind::Int64)
+                        .max()
+                        .int64_value(&[])
+                };
+                x.narrow(2, 0, longest.max(1)).to_kind(Kind::Int64)
             }
         }
     }
@@ -91,5 +109,23 @@ mod tests {
         );
         assert!(whole.equal(&parts));
         assert!(Inputs::Float.prepare(&whole).equal(&whole));
+    }
+
+    #[test]
+    fn tokens_are_cut_to_the_batch_longest_sequence() {
+        // Two examples padded to 5: lengths 2 and 3.
+        let ids = [[0i32, 7, 1, 1, 1], [0, 8, 9, 1, 1]];
+        let mut rows = Vec::new();
+        for (i, len) in ids.iter().zip([2, 3]) {
+            rows.extend_from_slice(i);
+            rows.extend([0i32; 5]);
+            rows.extend((0..5).map(|j| i32::from(j < len)));
+        }
+        let x = Tensor::from_slice(&rows).view([2, 3, 5]);
+        let both = Inputs::Tokens.prepare(&x);
+        assert_eq!(both.size(), [2, 3, 3]);
+        assert_eq!(both.kind(), Kind::Int64);
+        assert!(both.equal(&x.narrow(2, 0, 3).to_kind(Kind::Int64)));
+        assert_eq!(Inputs::Tokens.prepare(&x.narrow(0, 0, 1)).size(), [1, 3, 2]);
     }
 }

@@ -268,24 +268,36 @@ pub fn to_device(tasks: Vec<TaskData>, device: Device) -> Vec<TaskData> {
         .collect()
 }
 
-/// The input shape `[C, H, W]` every split of every task shares, checked before a model is
-/// built from it: a mismatch (test images of another size, say) would otherwise fail deep
-/// inside the backend at the first evaluation.
-pub fn input_shape(tasks: &[TaskData]) -> Result<[i64; 3]> {
+/// The shape of one example every split of every task shares (`[C, H, W]` for images, `[3, L]`
+/// for token sequences), checked before a model is built from it: a mismatch (test images of
+/// another size, say) would otherwise fail deep inside the backend at the first evaluation.
+/// Token inputs are padded per task to their own longest sequence and trimmed per batch
+/// ([`Inputs::Tokens`]), so their length may differ between tasks and splits; the longest is
+/// reported.
+pub fn input_shape(tasks: &[TaskData]) -> Result<Vec<i64>> {
     let Some(first) = tasks.first() else {
         anyhow::bail!("data.tasks: no task to train");
     };
     let shape = first.train.x.size();
-    if shape.len() != 4 || shape[1..].contains(&0) {
+    let tokens = matches!(first.inputs, Inputs::Tokens);
+    let rank = if tokens { 3 } else { 4 };
+    if shape.len() != rank || shape[1..].contains(&0) {
         anyhow::bail!(
-            "task `{}`: training inputs have shape {shape:?}, expected [N, C, H, W]",
-            first.name
+            "task `{}`: training inputs have shape {shape:?}, expected {}",
+            first.name,
+            if tokens { "[N, 3, L]" } else { "[N, C, H, W]" }
         );
     }
+    let mut longest = shape[rank - 1];
     for t in tasks {
         for (name, split) in [("train", &t.train), ("val", &t.val), ("test", &t.test)] {
             let s = split.x.size();
-            if s.len() != 4 || s[1..] != shape[1..] {
+            let same = if tokens {
+                s.len() == 3 && s[1] == shape[1]
+            } else {
+                s.len() == 4 && s[1..] == shape[1..]
+            };
+            if !same || matches!(t.inputs, Inputs::Tokens) != tokens {
                 anyhow::bail!(
                     "task `{}` {name} inputs are {:?} per example, but task `{}` trains on {:?}: every split of every task must share one input shape",
                     t.name,
@@ -293,6 +305,9 @@ pub fn input_shape(tasks: &[TaskData]) -> Result<[i64; 3]> {
                     first.name,
                     &shape[1..]
                 );
+            }
+            if tokens {
+                longest = longest.max(s[2]);
             }
             if split.y.size().first() != s.first() {
                 anyhow::bail!(
@@ -304,7 +319,11 @@ pub fn input_shape(tasks: &[TaskData]) -> Result<[i64; 3]> {
             }
         }
     }
-    Ok([shape[1], shape[2], shape[3]])
+    Ok(if tokens {
+        vec![shape[1], longest]
+    } else {
+        shape[1..].to_vec()
+    })
 }
 
 /// The tasks `cfg` names, from the dataset it names.

@@ -270,10 +270,7 @@ pub fn gray_split(pixels: &[u8], labels: &[u8], rows: &[usize]) -> Split {
 
 /// A 10-way classification task (NotMNIST's letters, the MNIST family's classes).
 pub fn ten_classes() -> TaskSpec {
-    TaskSpec::Multiclass(MulticlassSpec {
-        classes: 10,
-        top_k: vec![],
-    })
+    TaskSpec::Multiclass(MulticlassSpec::new(10))
 }
 
 /// Writes a miniature NotMNIST in the published layout under `dir` (tests, demos): `per`

@@ -47,13 +47,7 @@ pub struct SyntheticScenes;
 /// The task names and kinds, in the order the table above lists them.
 fn specs() -> Vec<(&'static str, TaskSpec)> {
     vec![
-        (
-            "shape",
-            TaskSpec::Multiclass(MulticlassSpec {
-                classes: 3,
-                top_k: vec![],
-            }),
-        ),
+        ("shape", TaskSpec::Multiclass(MulticlassSpec::new(3))),
         ("large", TaskSpec::Binary(BinarySpec {})),
         (
             "area",

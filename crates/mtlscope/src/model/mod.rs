@@ -30,8 +30,9 @@ use crate::task::{FeatureShape, Head, TaskKind};
 /// A new architecture is one file implementing this plus one row in [`ENCODERS`]; the
 /// trainer never changes.
 pub trait Encoder: std::fmt::Debug + Send {
-    /// Representation of `xs` (`[N, C, H, W]`). `train` switches dropout/batch-norm
-    /// behaviour for encoders that have them.
+    /// Representation of `xs` (images `[N, C, H, W]`, or token batches `[N, 3, L]` of ids,
+    /// token types and attention mask, [`crate::data::Inputs::Tokens`]). `train` switches
+    /// dropout/batch-norm behaviour for encoders that have them.
     fn forward(&self, xs: &Tensor, train: bool) -> Tensor;
     /// What [`Encoder::forward`] returns.
     fn output(&self) -> FeatureShape;
@@ -39,8 +40,20 @@ pub trait Encoder: std::fmt::Debug + Send {
     fn last_weight(&self) -> Tensor;
 }
 
-/// Builds an encoder under a path for inputs `[C, H, W]`.
-pub type BuildEncoder = fn(&ModelConfig, nn::Path, [i64; 3]) -> Result<Box<dyn Encoder>>;
+/// Builds an encoder under a path for inputs of one example's shape (`[C, H, W]` for images,
+/// `[3, L]` for token sequences).
+pub type BuildEncoder = fn(&ModelConfig, nn::Path, &[i64]) -> Result<Box<dyn Encoder>>;
+
+/// `input` as an image shape `[C, H, W]`, or an error saying that encoder `name` takes images:
+/// pairing an image encoder with a text dataset fails here, naming both.
+pub fn image_input(name: &str, input: &[i64]) -> Result<[i64; 3]> {
+    <[i64; 3]>::try_from(input).map_err(|_| {
+        anyhow::anyhow!(
+            "model.encoder: `{name}` takes images [C, H, W], but the dataset's examples are \
+             {input:?} (token sequences need a text encoder such as `roberta`)"
+        )
+    })
+}
 
 /// A registered encoder.
 pub struct EncoderInfo {
@@ -52,7 +65,7 @@ pub struct EncoderInfo {
     pub output: &'static str,
     /// The `[model]` keys it reads besides `encoder`.
     pub keys: &'static [&'static str],
-    /// Builds it under a path for inputs `[C, H, W]`.
+    /// Builds it under a path for inputs of one example's shape.
     pub build: BuildEncoder,
     /// Keys of a `model.pretrained` file that are not part of the encoder (a prefix, or
     /// `*suffix`): the source model's classifier and counters.
@@ -66,7 +79,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         about: "LeNet-5: conv6-pool-conv16-pool-fc120-fc84, ReLU (Mueller et al. 2025, App. B.1)",
         output: "vector",
         keys: &[],
-        build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, input)?)),
+        build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, image_input("lenet", input)?)?)),
         pretrained_ignore: &[],
     },
     EncoderInfo {
@@ -78,7 +91,11 @@ pub static ENCODERS: &[EncoderInfo] = &[
             if cfg.hidden.is_empty() {
                 bail!("model.hidden: the mlp encoder needs at least one hidden width");
             }
-            Ok(Box::new(mlp::Mlp::new(p, input, &cfg.hidden)))
+            Ok(Box::new(mlp::Mlp::new(
+                p,
+                image_input("mlp", input)?,
+                &cfg.hidden,
+            )))
         },
         pretrained_ignore: &[],
     },
@@ -87,7 +104,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), global average pool",
         output: "vector",
         keys: &["channels"],
-        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, false)?)),
+        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, image_input("convnet", input)?, &cfg.channels, false)?)),
         pretrained_ignore: &["*num_batches_tracked"],
     },
     EncoderInfo {
@@ -95,7 +112,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         about: "conv3x3-BN-ReLU blocks of widths model.channels (stride 2 after the first), feature map for dense heads",
         output: "spatial",
         keys: &["channels"],
-        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, input, &cfg.channels, true)?)),
+        build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, image_input("convnet_dense", input)?, &cfg.channels, true)?)),
         pretrained_ignore: &["*num_batches_tracked"],
     },
     EncoderInfo {
@@ -103,7 +120,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         about: "ResNet-18 with batch norm, torchvision's without fc, 512-d pooled features (He et al. 2016; Mueller et al. App. A); model.variant cifar (3x3 stem, no max-pool) | imagenet | auto",
         output: "vector",
         keys: &["variant", "pretrained"],
-        build: |cfg, p, input| Ok(Box::new(resnet::ResNet18::new(p, input, &cfg.variant)?)),
+        build: |cfg, p, input| Ok(Box::new(resnet::ResNet18::new(p, image_input("resnet18", input)?, &cfg.variant)?)),
         pretrained_ignore: &["fc.", "*num_batches_tracked"],
     },
     EncoderInfo {
@@ -111,7 +128,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         about: "SegNet as MTAN's split multi-task network: shared VGG-style encoder-decoder with pooling indices, full-resolution 64-channel map for dense heads (Badrinarayanan et al. 2017; Liu et al. 2019)",
         output: "spatial",
         keys: &[],
-        build: |_, p, input| Ok(Box::new(segnet::SegNet::new(p, input)?)),
+        build: |_, p, input| Ok(Box::new(segnet::SegNet::new(p, image_input("segnet", input)?)?)),
         pretrained_ignore: &["*num_batches_tracked"],
     },
     EncoderInfo {
@@ -122,7 +139,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         build: |cfg, p, input| {
             Ok(Box::new(deeplab::DeepLabResNet::new(
                 p,
-                input,
+                image_input("deeplabv3plus", input)?,
                 &cfg.backbone,
             )?))
         },
@@ -141,12 +158,8 @@ pub fn encoder(name: &str) -> Result<&'static EncoderInfo> {
     })
 }
 
-/// Builds the encoder named in the config under `path`, for inputs of shape `[C, H, W]`.
-pub fn build_encoder(
-    cfg: &ModelConfig,
-    path: nn::Path,
-    input: [i64; 3],
-) -> Result<Box<dyn Encoder>> {
+/// Builds the encoder named in the config under `path`, for inputs of one example's shape.
+pub fn build_encoder(cfg: &ModelConfig, path: nn::Path, input: &[i64]) -> Result<Box<dyn Encoder>> {
     (encoder(&cfg.encoder)?.build)(cfg, path, input)
 }
 
@@ -179,7 +192,7 @@ impl MultiTaskNet {
         seed: u64,
         cfg: &ModelConfig,
         tasks: &[TaskHead],
-        input: [i64; 3],
+        input: impl AsRef<[i64]>,
         device: Device,
     ) -> Result<Self> {
         let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
@@ -193,9 +206,10 @@ impl MultiTaskNet {
     pub fn new(
         cfg: &ModelConfig,
         tasks: &[TaskHead],
-        input: [i64; 3],
+        input: impl AsRef<[i64]>,
         device: Device,
     ) -> Result<Self> {
+        let input = input.as_ref();
         if tasks.is_empty() {
             bail!("a network needs at least one task");
         }
@@ -209,7 +223,8 @@ impl MultiTaskNet {
                 kind.build_head(
                     &root / "head" / name.as_str(),
                     features,
-                    Some((input[1], input[2])),
+                    // Dense heads upsample to the image size; token inputs have none.
+                    (input.len() == 3).then(|| (input[1], input[2])),
                 )
                 .map_err(|e| anyhow::anyhow!("task `{name}` on encoder `{}`: {e:#}", cfg.encoder))
             })

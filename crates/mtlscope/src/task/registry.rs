@@ -28,8 +28,8 @@ pub struct KindInfo {
 const KINDS: &[KindInfo] = &[
     KindInfo {
         name: "multiclass",
-        description: "one label of C classes: linear head, cross-entropy; accuracy, top-k accuracy",
-        params: "classes (>= 2); top_k = [] (extra top-k accuracies, each 2..=classes)",
+        description: "one label of C classes: linear head, cross-entropy; accuracy, top-k accuracy, F1, Matthews correlation, accuracy per subset",
+        params: "classes (>= 2); top_k = [] (extra top-k accuracies, each 2..=classes); metrics = [] (\"f1\" with classes = 2, \"mcc\"); subsets = [] (names; targets [N, 2] carry each example's subset, accuracy_<name> each)",
         example: r#"{ kind = "multiclass", classes = 10, top_k = [5] }"#,
     },
     KindInfo {
