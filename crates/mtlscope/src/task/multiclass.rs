@@ -53,10 +53,14 @@ pub fn heads(names: &[&str], classes: i64) -> Vec<(String, std::sync::Arc<dyn Ta
         .collect()
 }
 
-/// A metric a multi-class task may add to its accuracy (see the module docs).
+/// A metric of a multi-class task besides its loss (see the module docs). Accuracy is always
+/// reported; listing it in `metrics` places it (the first listed is the task's primary metric,
+/// which model selection and the report's headline use: CoLA's is `mcc`).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ClassMetric {
+    /// Accuracy.
+    Accuracy,
     /// F1 of class 1 (two classes only).
     F1,
     /// Matthews correlation coefficient.
@@ -67,6 +71,7 @@ impl ClassMetric {
     /// Name in run files.
     pub fn name(self) -> &'static str {
         match self {
+            ClassMetric::Accuracy => "accuracy",
             ClassMetric::F1 => "f1",
             ClassMetric::Mcc => "mcc",
         }
@@ -84,7 +89,8 @@ pub struct MulticlassSpec {
     /// Extra top-k accuracies to report (`top5_accuracy`), each k in 2..=classes, no repeats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub top_k: Vec<i64>,
-    /// Extra metrics (`f1`, `mcc`), no repeats.
+    /// Metrics after the loss, in this order (`accuracy`, `f1`, `mcc`; accuracy first when not
+    /// listed), no repeats.
     #[serde(default, skip_serializing_if = "Vec::is_empty")]
     pub metrics: Vec<ClassMetric>,
     /// Names of subsets with their own accuracy (`accuracy_<name>`); targets then carry each
@@ -94,6 +100,15 @@ pub struct MulticlassSpec {
 }
 
 impl MulticlassSpec {
+    /// The metrics after the loss, in order: `metrics`, led by accuracy unless it is listed.
+    pub fn ordered_metrics(&self) -> Vec<ClassMetric> {
+        let mut m = self.metrics.clone();
+        if !m.contains(&ClassMetric::Accuracy) {
+            m.insert(0, ClassMetric::Accuracy);
+        }
+        m
+    }
+
     /// `classes` classes, accuracy only.
     pub fn new(classes: i64) -> Self {
         Self {
@@ -184,15 +199,15 @@ impl TaskKind for Multiclass {
     }
 
     fn metrics(&self) -> Vec<MetricSpec> {
-        let mut m = metrics();
+        let mut m = vec![MetricSpec::new("loss", Direction::Lower)];
+        for x in self.spec.ordered_metrics() {
+            m.push(MetricSpec::new(x.name(), Direction::Higher));
+        }
         for k in &self.spec.top_k {
             m.push(MetricSpec::new(
                 &format!("top{k}_accuracy"),
                 Direction::Higher,
             ));
-        }
-        for x in &self.spec.metrics {
-            m.push(MetricSpec::new(x.name(), Direction::Higher));
         }
         for s in &self.spec.subsets {
             m.push(MetricSpec::new(&format!("accuracy_{s}"), Direction::Higher));
@@ -232,7 +247,7 @@ impl TaskKind for Multiclass {
         let c = self.spec.classes as usize;
         Box::new(MulticlassAccumulator {
             top_k: self.spec.top_k.clone(),
-            metrics: self.spec.metrics.clone(),
+            metrics: self.spec.ordered_metrics(),
             loss: 0.0,
             correct: 0,
             top_correct: vec![0; self.spec.top_k.len()],
@@ -304,7 +319,7 @@ impl MetricAccumulator for MulticlassAccumulator {
         tch::no_grad(|| {
             let pred = out.argmax(-1, false);
             let c = (self.confusion.len() as f64).sqrt() as i64;
-            if !self.metrics.is_empty() {
+            if self.metrics.iter().any(|m| *m != ClassMetric::Accuracy) {
                 let cells = (target * c + &pred).bincount::<Tensor>(None, c * c);
                 let cells =
                     Vec::<i64>::try_from(&cells.to_device(tch::Device::Cpu)).expect("i64 counts");
@@ -348,14 +363,14 @@ impl MetricAccumulator for MulticlassAccumulator {
 
     fn finish(&self) -> Vec<f64> {
         let n = self.n as f64;
-        let mut v = vec![ratio(self.loss, n), ratio(self.correct as f64, n)];
-        v.extend(self.top_correct.iter().map(|&c| ratio(c as f64, n)));
+        let mut v = vec![ratio(self.loss, n)];
         let classes = (self.confusion.len() as f64).sqrt() as usize;
         for m in &self.metrics {
             v.push(if self.n == 0 {
                 f64::NAN
             } else {
                 match m {
+                    ClassMetric::Accuracy => self.correct as f64 / n,
                     ClassMetric::F1 => {
                         super::binary::f1(self.confusion[3], self.confusion[1], self.confusion[2])
                     }
@@ -363,6 +378,7 @@ impl MetricAccumulator for MulticlassAccumulator {
                 }
             });
         }
+        v.extend(self.top_correct.iter().map(|&c| ratio(c as f64, n)));
         v.extend(
             self.subset_correct
                 .iter()
@@ -527,6 +543,21 @@ mod tests {
         assert_eq!(k3.per_example_loss(&out, &target).size(), [10]);
         // Perfect and constant predictions: MCC 1, and 0 when undefined (scikit-learn).
         assert!((mcc(&[2, 0, 0, 3], 2) - 1.0).abs() < 1e-12);
+        // Listing accuracy places it: CoLA's primary metric is the MCC.
+        let cola = Multiclass::new(MulticlassSpec {
+            metrics: vec![ClassMetric::Mcc, ClassMetric::Accuracy],
+            ..MulticlassSpec::new(2)
+        })
+        .unwrap();
+        let names: Vec<String> = cola.metrics().into_iter().map(|m| m.name).collect();
+        assert_eq!(names, ["loss", "mcc", "accuracy"]);
+        let mut acc = cola.accumulator();
+        acc.add(
+            &logits_for(&[1, 0, 1, 1], 2),
+            &Tensor::from_slice(&[1i64, 1, 1, 0]),
+        );
+        let v = acc.finish();
+        assert!((v[1] + 1.0 / 3.0).abs() < 1e-12 && v[2] == 0.5, "{v:?}");
         assert_eq!(mcc(&[2, 0, 3, 0], 2), 0.0);
     }
 
