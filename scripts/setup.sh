@@ -52,6 +52,16 @@ if ! have_torch; then
   "$VENV/bin/pip" install -q --disable-pip-version-check "torch==$TORCH_VERSION"
 fi
 
+# transformers, for the reference test of the roberta/bert encoders only
+# (crates/mtlscope/tests/transformer.rs runs scripts/transformer_reference.py): mtlscope reads a
+# Hugging Face model folder itself and never needs it at run time. Pinned, and skipped when that
+# version is already there, like torch.
+TRANSFORMERS_VERSION=5.25.0
+if ! "$VENV/bin/python" -c "import importlib.metadata as m; assert m.version('transformers') == '$TRANSFORMERS_VERSION'" 2>/dev/null; then
+  echo "setup: installing transformers==$TRANSFORMERS_VERSION into $VENV (reference test only)"
+  "$VENV/bin/pip" install -q --disable-pip-version-check "transformers==$TRANSFORMERS_VERSION"
+fi
+
 dir="$(torch_dir)"
 [ -f "$dir/lib/libtorch_cpu.so" ] || { echo "setup: no libtorch_cpu.so under $dir/lib" >&2; exit 1; }
 if [ "$(readlink libtorch 2>/dev/null)" != "$dir" ]; then

@@ -16,6 +16,7 @@ pub mod mlp;
 pub mod pretrained;
 pub mod resnet;
 pub mod segnet;
+pub mod transformer;
 
 use anyhow::{bail, Result};
 use std::sync::Arc;
@@ -70,6 +71,8 @@ pub struct EncoderInfo {
     /// Keys of a `model.pretrained` file that are not part of the encoder (a prefix, or
     /// `*suffix`): the source model's classifier and counters.
     pub pretrained_ignore: &'static [&'static str],
+    /// What `model.pretrained` names: a safetensors file, or a Hugging Face model folder.
+    pub pretrained_format: pretrained::Format,
 }
 
 /// The encoder registry.
@@ -81,6 +84,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &[],
         build: |_, p, input| Ok(Box::new(lenet::LeNet::new(p, image_input("lenet", input)?)?)),
         pretrained_ignore: &[],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "mlp",
@@ -98,6 +102,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
             )))
         },
         pretrained_ignore: &[],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "convnet",
@@ -106,6 +111,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, image_input("convnet", input)?, &cfg.channels, false)?)),
         pretrained_ignore: &["*num_batches_tracked"],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "convnet_dense",
@@ -114,6 +120,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &["channels"],
         build: |cfg, p, input| Ok(Box::new(convnet::ConvNet::new(p, image_input("convnet_dense", input)?, &cfg.channels, true)?)),
         pretrained_ignore: &["*num_batches_tracked"],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "resnet18",
@@ -122,6 +129,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &["variant", "pretrained"],
         build: |cfg, p, input| Ok(Box::new(resnet::ResNet18::new(p, image_input("resnet18", input)?, &cfg.variant)?)),
         pretrained_ignore: &["fc.", "*num_batches_tracked"],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "segnet",
@@ -130,6 +138,7 @@ pub static ENCODERS: &[EncoderInfo] = &[
         keys: &[],
         build: |_, p, input| Ok(Box::new(segnet::SegNet::new(p, image_input("segnet", input)?)?)),
         pretrained_ignore: &["*num_batches_tracked"],
+        pretrained_format: pretrained::Format::File,
     },
     EncoderInfo {
         name: "deeplabv3plus",
@@ -144,6 +153,25 @@ pub static ENCODERS: &[EncoderInfo] = &[
             )?))
         },
         pretrained_ignore: &["fc.", "*num_batches_tracked"],
+        pretrained_format: pretrained::Format::File,
+    },
+    EncoderInfo {
+        name: "roberta",
+        about: "RoBERTa as Hugging Face's RobertaModel from a local model folder (model.pretrained: config.json + model.safetensors), the first token's last hidden state; dropout from config.json or model.dropout (Liu et al. 2019; Mueller et al. 2025)",
+        output: "vector",
+        keys: &["pretrained", "dropout"],
+        build: |cfg, p, input| transformer::build(transformer::Flavour::Roberta, cfg, p, input),
+        pretrained_ignore: transformer::PRETRAINED_IGNORE,
+        pretrained_format: pretrained::Format::HfFolder { prefix: "roberta." },
+    },
+    EncoderInfo {
+        name: "bert",
+        about: "BERT as Hugging Face's BertModel from a local model folder (model.pretrained: config.json + model.safetensors), the [CLS] token's last hidden state, no pooler; dropout from config.json or model.dropout (Devlin et al. 2019)",
+        output: "vector",
+        keys: &["pretrained", "dropout"],
+        build: |cfg, p, input| transformer::build(transformer::Flavour::Bert, cfg, p, input),
+        pretrained_ignore: transformer::PRETRAINED_IGNORE,
+        pretrained_format: pretrained::Format::HfFolder { prefix: "bert." },
     },
 ];
 
@@ -184,6 +212,16 @@ pub struct MultiTaskNet {
 /// Serialises seeding + construction: libtorch's generator is process-global, so two runs
 /// initialising at once in one process (tests, a library user) would interleave its draws.
 static INIT: std::sync::Mutex<()> = std::sync::Mutex::new(());
+
+/// Runs `f` with libtorch's generator seeded by `seed`, holding the lock [`MultiTaskNet::seeded`]
+/// initialises under: draws made inside `f` (dropout masks, [`transformer`]) are a function of
+/// `seed` alone, and neither disturb nor are disturbed by an initialisation on another thread.
+/// `f` must not build a network (the lock is not reentrant).
+pub(crate) fn with_seed<T>(seed: u64, f: impl FnOnce() -> T) -> T {
+    let _guard = INIT.lock().unwrap_or_else(|e| e.into_inner());
+    tch::manual_seed(seed as i64);
+    f()
+}
 
 impl MultiTaskNet {
     /// Builds the network with libtorch's generator seeded by `seed`, holding a process-wide
@@ -237,7 +275,8 @@ impl MultiTaskNet {
                 .filter(|(n, _)| n.starts_with("encoder."))
                 .map(|(n, t)| (n.clone(), t.shallow_clone()))
                 .collect();
-            pretrained::load(file, &enc, self::encoder(&cfg.encoder)?.pretrained_ignore)?;
+            let info = self::encoder(&cfg.encoder)?;
+            pretrained::load(file, &enc, info.pretrained_ignore, info.pretrained_format)?;
         }
         // Buffers (batch-norm running statistics) are the variables without gradients.
         let (params, buffers): (Vec<_>, Vec<_>) =

@@ -8,17 +8,78 @@
 //! shape; every key of the file must be used, except those the encoder declares as not part of
 //! it (torchvision's classifier `fc.*`, `*.num_batches_tracked`). Anything else is an error
 //! naming the file and the keys, never a silent random initialisation.
+//!
+//! The text encoders (`roberta`, `bert`) read a Hugging Face model folder instead
+//! ([`Format::HfFolder`]): its `config.json` gives the architecture
+//! ([`super::transformer`]), its `model.safetensors` the weights, whose keys are the
+//! encoder's variable names behind the model's prefix (`roberta.embeddings.…`, as
+//! `RobertaForSequenceClassification` saves them; `RobertaModel` saves them without), with old
+//! BERT checkpoints' `LayerNorm.gamma` / `LayerNorm.beta` read as `weight` / `bias`, as
+//! `transformers` itself does.
 
-use std::path::Path;
+use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
 use tch::Tensor;
 
-/// Copies the tensors of `file` into `vars` (`(name, variable)` with the `encoder.` prefix);
-/// keys of the file matching `ignore` (a prefix, or `*suffix`) are skipped.
-pub fn load(file: &Path, vars: &[(String, Tensor)], ignore: &[&str]) -> Result<()> {
-    let tensors = Tensor::read_safetensors(file)
-        .with_context(|| format!("model.pretrained: reading {}", file.display()))?;
+/// What `model.pretrained` names for an encoder.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Format {
+    /// One safetensors file keyed by the encoder's variable names.
+    File,
+    /// A Hugging Face model folder; the weights are its `model.safetensors`, whose keys may
+    /// carry `prefix` (stripped) and old `LayerNorm.gamma` / `beta` names.
+    HfFolder {
+        /// The model's prefix, `roberta.` or `bert.`.
+        prefix: &'static str,
+    },
+}
+
+impl Format {
+    /// The safetensors file that `path` (the value of `model.pretrained`) stands for.
+    pub fn weights_file(self, path: &Path) -> PathBuf {
+        match self {
+            Format::File => path.to_path_buf(),
+            Format::HfFolder { .. } => path.join("model.safetensors"),
+        }
+    }
+
+    /// The encoder variable name (without `encoder.`) a key of the file stands for.
+    fn variable(self, key: &str) -> String {
+        match self {
+            Format::File => key.to_string(),
+            Format::HfFolder { prefix } => {
+                let k = key.strip_prefix(prefix).unwrap_or(key);
+                // BERT's TensorFlow-era checkpoints; transformers renames these on load too.
+                match k.strip_suffix("LayerNorm.gamma") {
+                    Some(head) => format!("{head}LayerNorm.weight"),
+                    None => match k.strip_suffix("LayerNorm.beta") {
+                        Some(head) => format!("{head}LayerNorm.bias"),
+                        None => k.to_string(),
+                    },
+                }
+            }
+        }
+    }
+}
+
+/// Copies the tensors of `path` (a file, or a folder's `model.safetensors`, by `format`) into
+/// `vars` (`(name, variable)` with the `encoder.` prefix); keys of the file matching `ignore`
+/// (a prefix, or `*suffix`, of the key as a variable name) are skipped.
+pub fn load(path: &Path, vars: &[(String, Tensor)], ignore: &[&str], format: Format) -> Result<()> {
+    let file = format.weights_file(path);
+    let file = file.as_path();
+    if matches!(format, Format::HfFolder { .. }) && !file.is_file() {
+        bail!(
+            "model.pretrained: {} has no model.safetensors (only single-file safetensors weights              are read; convert a pytorch_model.bin or sharded checkpoint with transformers'              save_pretrained(dir, safe_serialization=True))",
+            path.display()
+        );
+    }
+    let tensors: Vec<(String, Tensor)> = Tensor::read_safetensors(file)
+        .with_context(|| format!("model.pretrained: reading {}", file.display()))?
+        .into_iter()
+        .map(|(k, t)| (format.variable(&k), t))
+        .collect();
     let ignored = |k: &str| {
         ignore.iter().any(|p| match p.strip_prefix('*') {
             Some(suffix) => k.ends_with(suffix),
