@@ -31,6 +31,10 @@ pub enum Action {
         /// The folder `data.data_dir` would name.
         #[arg(long)]
         dir: PathBuf,
+        /// Text datasets (glue): the tokenizer `data.tokenizer` would name (a model folder or
+        /// tokenizer.json).
+        #[arg(long)]
+        tokenizer: Option<PathBuf>,
     },
     /// Decode dataset NAME (celeba) from its published files into the cache training reads.
     Prepare {
@@ -53,7 +57,8 @@ pub enum Action {
     /// Write a miniature copy of dataset NAME in its publisher's layout (a few small synthetic
     /// samples, the tests' fixtures) to try configs and the pipeline without the real data.
     Miniature {
-        /// Dataset name: `nyuv2` or `cityscapes`.
+        /// Dataset name: `nyuv2`, `cityscapes` or `glue` (with a tiny tokenizer in
+        /// OUT/tokenizer/).
         name: String,
         /// The folder to write (it becomes `data.data_dir`).
         #[arg(long)]
@@ -63,6 +68,9 @@ pub enum Action {
         seed: u64,
     },
 }
+
+/// Rows of every miniature GLUE file: 4 validation examples held out of 40 by default.
+const GLUE_ROWS: usize = 40;
 
 /// `mtlscope data miniature`: the tests' fixture writers, at the tests' sizes.
 fn miniature(name: &str, out: &Path, seed: u64) -> Result<ExitCode> {
@@ -76,7 +84,23 @@ fn miniature(name: &str, out: &Path, seed: u64) -> Result<ExitCode> {
         "nyuv2" => mtlscope::data::nyuv2::write_miniature(out, 12, 4, (32, 64), seed)?,
         // Cityscapes' writer draws nothing at random: the seed does not apply.
         "cityscapes" => mtlscope::data::cityscapes::write_miniature(out, 12, 4, (32, 64), false)?,
-        other => anyhow::bail!("no miniature writer for `{other}`; known: nyuv2, cityscapes"),
+        // Text and labels draw nothing at random either; the tokenizer is a 50-id byte-level
+        // BPE, so a test-sized model can embed its ids.
+        "glue" => {
+            mtlscope::data::glue::write_miniature(out, GLUE_ROWS)?;
+            let tok = out.join("tokenizer");
+            mtlscope::data::tokenize::write_tiny_tokenizer(&tok)?;
+            println!("{}", out.display());
+            println!(
+                "tokenizer (50 ids): {}; train with data.tokenizer = {:?}",
+                tok.join("tokenizer.json").display(),
+                tok.display().to_string()
+            );
+            return Ok(ExitCode::SUCCESS);
+        }
+        other => {
+            anyhow::bail!("no miniature writer for `{other}`; known: nyuv2, cityscapes, glue")
+        }
     }
     println!("{}", out.display());
     Ok(ExitCode::SUCCESS)
@@ -84,8 +108,12 @@ fn miniature(name: &str, out: &Path, seed: u64) -> Result<ExitCode> {
 
 /// Runs `mtlscope data`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let (name, dir) = match args.action {
-        Action::Check { name, dir } => (name, dir),
+    let (name, dir, tokenizer) = match args.action {
+        Action::Check {
+            name,
+            dir,
+            tokenizer,
+        } => (name, dir, tokenizer),
         Action::Prepare {
             name,
             src,
@@ -100,6 +128,7 @@ pub fn run(args: Args) -> Result<ExitCode> {
         dataset: name.clone(),
         tasks: d.tasks().into_iter().map(|t| t.name).collect(),
         data_dir: Some(dir.clone()),
+        tokenizer,
         ..DataConfig::default()
     };
     match d.load(&cfg) {

@@ -26,12 +26,36 @@
 //! file and line. GLUE's test labels are not public: the official dev set serves as the test
 //! split.
 //!
-//! This module reads the text and labels; tokenisation and the encoder are issue #15's next
-//! steps.
+//! The `glue` dataset ([`Glue`]): one task per GLUE task, each on its own inputs.
+//! - Kinds: `cola` multiclass 2 with the MCC (GLUE's CoLA metric) listed first, `sst2`, `qnli`, `rte`
+//!   multiclass 2, `mrpc` and `qqp` multiclass 2 with F1 (of class 1, as GLUE reports), `stsb`
+//!   regression (one output, MSE; Pearson and Spearman among its metrics), `mnli` multiclass 3
+//!   with subsets `m` and `mm` (matched and mismatched accuracy; targets `[N, 2]`).
+//! - Splits: GLUE's test labels are not public, so the official dev set is the test split
+//!   (MNLI: dev_matched then dev_mismatched, subset column 0 and 1; train and validation are
+//!   subset 0). Validation is held out of `train.tsv` by a shuffle seeded with
+//!   `data.split_seed` (same seed, same split, whatever else the config says): `data.val_size`
+//!   examples per task, by default 10% of the task's training file (at least 1) capped at 1,000
+//!   ([`VAL_SIZE`]: RTE 249, MRPC 367, STS-B 575, CoLA 856, the others 1,000). The training
+//!   split is the rest in the shuffled order, so `data.train_limit` keeps a random subset (and
+//!   a smaller limit a subset of a larger one).
+//! - Inputs: every split tokenised with `data.tokenizer` ([`super::tokenize`]) truncated to
+//!   `data.max_length` tokens, stored as [`Inputs::Tokens`].
 
 use std::path::{Path, PathBuf};
 
 use anyhow::{bail, Context, Result};
+use rand::seq::SliceRandom;
+use rand::SeedableRng;
+use rand_chacha::ChaCha8Rng;
+use tch::Tensor;
+
+use super::tokenize::TextTokenizer;
+use super::{Dataset, Inputs, Split, TaskData};
+use crate::config::DataConfig;
+use crate::task::multiclass::{ClassMetric, MulticlassSpec};
+use crate::task::regression::{RegressionLoss, RegressionSpec};
+use crate::task::{TaskInfo, TaskSpec};
 
 /// A GLUE task (WNLI is left out, as Mueller et al. 2025 do).
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -215,6 +239,181 @@ impl GlueTask {
     /// `<root>/<folder>/<file>`.
     pub fn path(self, root: &Path, file: &str) -> PathBuf {
         root.join(self.folder()).join(file)
+    }
+}
+
+/// Tokens per example when `data.max_length` is unset: the value of the config's
+/// `DEFAULT_MAX_LENGTH`, which the `config` module does not export.
+const DEFAULT_MAX_LENGTH: usize = 128;
+
+/// The cap on the default validation size per task (10% of the training file otherwise).
+pub const VAL_SIZE: usize = 1000;
+
+impl GlueTask {
+    /// The task's kind and metrics.
+    pub fn spec(self) -> TaskSpec {
+        let class = |classes: i64, metrics: Vec<ClassMetric>, subsets: &[&str]| {
+            TaskSpec::Multiclass(MulticlassSpec {
+                metrics,
+                subsets: subsets.iter().map(|s| s.to_string()).collect(),
+                ..MulticlassSpec::new(classes)
+            })
+        };
+        match self {
+            // MCC first: it is GLUE's CoLA score, so the run's primary metric.
+            GlueTask::Cola => class(2, vec![ClassMetric::Mcc, ClassMetric::Accuracy], &[]),
+            GlueTask::Mrpc | GlueTask::Qqp => class(2, vec![ClassMetric::F1], &[]),
+            GlueTask::Stsb => TaskSpec::Regression(RegressionSpec {
+                outputs: 1,
+                loss: RegressionLoss::Mse,
+            }),
+            GlueTask::Mnli => class(3, vec![], &["m", "mm"]),
+            GlueTask::Sst2 | GlueTask::Qnli | GlueTask::Rte => class(2, vec![], &[]),
+        }
+    }
+
+    /// The default validation size for a training file of `n` examples: 10% (at least 1),
+    /// at most [`VAL_SIZE`].
+    pub fn default_val_size(n: usize) -> usize {
+        n.div_ceil(10).clamp(1, VAL_SIZE)
+    }
+}
+
+/// The GLUE dataset family.
+pub struct Glue;
+
+impl Dataset for Glue {
+    fn name(&self) -> &'static str {
+        "glue"
+    }
+
+    fn about(&self) -> &'static str {
+        "GLUE's 8 tasks without WNLI (Wang et al. 2019), tokenised with a pretrained model's tokenizer; the official dev sets as test splits (Mueller et al. 2025)"
+    }
+
+    fn layout(&self) -> &'static str {
+        "data.data_dir = the GLUE root (glue_data/ as download_glue_data.py writes it): CoLA/, SST-2/, MRPC/, STS-B/, QQP/, QNLI/, RTE/ each with train.tsv and dev.tsv (CoLA's without header), MNLI/ with train.tsv, dev_matched.tsv, dev_mismatched.tsv; data.tokenizer (default model.pretrained) = a Hugging Face model folder with tokenizer.json, or vocab.json + merges.txt, or a tokenizer.json file"
+    }
+
+    fn tasks(&self) -> Vec<TaskInfo> {
+        GlueTask::ALL
+            .iter()
+            .map(|t| TaskInfo::new(t.name(), t.spec().build().expect("a valid spec").as_ref()))
+            .collect()
+    }
+
+    fn takes_val_size(&self) -> bool {
+        true
+    }
+
+    fn load(&self, cfg: &DataConfig) -> Result<Vec<TaskData>> {
+        let Some(root) = cfg.data_dir.as_deref() else {
+            bail!(
+                "data.data_dir: GLUE is not installed system-wide; point data.data_dir (or \
+                 --data-dir) at the GLUE root holding CoLA/, SST-2/, MNLI/, … \
+                 (`mtlscope data miniature glue --out DIR` writes a tiny copy)"
+            );
+        };
+        let Some(tok_path) = cfg.tokenizer.as_deref() else {
+            bail!(
+                "data.tokenizer: GLUE needs a tokenizer; set data.tokenizer (or model.pretrained) \
+                 to a Hugging Face model folder with tokenizer.json, or vocab.json + merges.txt"
+            );
+        };
+        // The tokenizer first: a bad path fails before MNLI's 393k rows are read.
+        let tok = TextTokenizer::load(tok_path, cfg.max_length.unwrap_or(DEFAULT_MAX_LENGTH))?;
+        let mut tasks = Vec::new();
+        for name in &cfg.tasks {
+            let task = GlueTask::from_name(name).context("data.tasks")?;
+            tasks.push(load_task(root, task, cfg, &tok)?);
+        }
+        Ok(tasks)
+    }
+}
+
+/// One task's splits: validation held out of train, the dev set(s) as test.
+fn load_task(
+    root: &Path,
+    task: GlueTask,
+    cfg: &DataConfig,
+    tok: &TextTokenizer,
+) -> Result<TaskData> {
+    let train_file = read(root, task, "train.tsv")?;
+    let n = train_file.len();
+    let v = cfg
+        .val_size
+        .unwrap_or_else(|| GlueTask::default_val_size(n));
+    if v >= n {
+        bail!(
+            "data.val_size: {v} validation examples of {}'s {n} leave none to train on ({})",
+            task.name(),
+            task.path(root, "train.tsv").display()
+        );
+    }
+    let mut rows: Vec<usize> = (0..n).collect();
+    // One stream per task, fixed by the split seed alone.
+    rows.shuffle(&mut ChaCha8Rng::seed_from_u64(
+        cfg.split_seed.wrapping_mul(0x9E37_79B9_7F4A_7C15) ^ (0x61ce << 8) ^ task as u64,
+    ));
+    let mut train_rows = rows.split_off(v);
+    if let Some(l) = cfg.train_limit {
+        train_rows.truncate(l);
+    }
+    let pick = |rs: &[usize]| -> Vec<(&Example, i64)> {
+        rs.iter().map(|&r| (&train_file[r], 0)).collect()
+    };
+    let mut dev = Vec::new();
+    for (subset, file) in task.dev_files().iter().enumerate() {
+        dev.extend(
+            read(root, task, file)?
+                .into_iter()
+                .map(|e| (e, subset as i64)),
+        );
+    }
+    let dev: Vec<(&Example, i64)> = dev.iter().map(|(e, s)| (e, *s)).collect();
+    let split = |ex: &[(&Example, i64)]| -> Result<Split> {
+        let texts: Vec<(&str, Option<&str>)> = ex
+            .iter()
+            .map(|(e, _)| (e.text_a.as_str(), e.text_b.as_deref()))
+            .collect();
+        Ok(Split {
+            x: tok.encode(&texts)?,
+            y: targets(task, ex),
+        })
+    };
+    TaskData::new(
+        task.name(),
+        task.spec(),
+        split(&pick(&train_rows))?,
+        split(&pick(&rows))?,
+        split(&dev)?,
+    )
+    .map(|t| t.with_inputs(Inputs::Tokens))
+}
+
+/// Targets as the task's kind takes them: STS-B's scores f32 `[N]`, MNLI's (label, subset)
+/// i64 `[N, 2]`, class ids i64 `[N]`.
+fn targets(task: GlueTask, ex: &[(&Example, i64)]) -> Tensor {
+    let class = |l: Label| match l {
+        Label::Class(c) => c,
+        Label::Score(_) => unreachable!("only STS-B has scores"),
+    };
+    match task {
+        GlueTask::Stsb => Tensor::from_slice(
+            &ex.iter()
+                .map(|(e, _)| match e.label {
+                    Label::Score(s) => s as f32,
+                    Label::Class(_) => unreachable!("STS-B has scores"),
+                })
+                .collect::<Vec<f32>>(),
+        ),
+        GlueTask::Mnli => Tensor::from_slice(
+            &ex.iter()
+                .flat_map(|(e, s)| [class(e.label), *s])
+                .collect::<Vec<i64>>(),
+        )
+        .view([ex.len() as i64, 2]),
+        _ => Tensor::from_slice(&ex.iter().map(|(e, _)| class(e.label)).collect::<Vec<i64>>()),
     }
 }
 

@@ -17,6 +17,7 @@ pub mod mtan;
 pub mod notmnist;
 pub mod nyuv2;
 pub mod synthetic_scenes;
+pub mod tokenize;
 
 use anyhow::Result;
 use tch::{Device, Tensor};
@@ -168,6 +169,7 @@ pub static DATASETS: &[&dyn Dataset] = &[
     &nyuv2::Nyuv2,
     &cityscapes::Cityscapes,
     &synthetic_scenes::SyntheticScenes,
+    &glue::Glue,
 ];
 
 /// The registered dataset called `name`, or an error listing the known ones.
