@@ -3,8 +3,10 @@ side-by-side comparison on the same torch wheel.
 
 Same networks (LeNet-5; ResNet-18 with the CIFAR or ImageNet stem, torchvision's layout; for
 NYUv2's segmentation, depth and normals at 288x384, MTAN's SegNet with conv decoder heads or
-DeepLabV3+ as LibMTL's, from deeplab_reference.py beside this file), same shapes, tasks, heads
-and losses, same Adam, random inputs and targets of the setting's shape; prints the
+DeepLabV3+ as LibMTL's, from deeplab_reference.py beside this file; for GLUE, Hugging Face
+`transformers`' RobertaModel at RoBERTa-base's size, randomly initialised, with linear heads on
+the <s> token's last hidden state for the 8 tasks: 2-class heads with cross-entropy, STS-B's
+1-output head with MSE, MNLI's 3 classes), same shapes, tasks, heads and losses, same Adam, random inputs and targets of the setting's shape; prints the
 median, 10th and 90th percentile of the UMTG step (one backward of the summed loss) and of
 the Jacobian step (K backwards of the shared parameters' gradients into J, as mtlscope: one encoder pass for
 shared inputs, one per task for disjoint inputs; J J^T in f64,
@@ -162,6 +164,46 @@ def normal_loss(out, y):
     return masked_mean(1 - (n * y).sum(1), y)
 
 
+# GLUE's 8 tasks in mtlscope's order: classes (1 = STS-B's regression).
+GLUE_OUTPUTS = [2, 2, 2, 1, 2, 3, 2, 2]
+
+
+class RobertaCls(nn.Module):
+    """RoBERTa-base (random weights: the timing does not depend on them), returning the <s>
+    token's last hidden state; `x` is [B, L] token ids, every token real (mask all ones)."""
+
+    def __init__(self):
+        super().__init__()
+        from transformers import RobertaConfig, RobertaModel
+
+        cfg = RobertaConfig(
+            vocab_size=50265, hidden_size=768, num_hidden_layers=12, num_attention_heads=12,
+            intermediate_size=3072, max_position_embeddings=514, type_vocab_size=1,
+            layer_norm_eps=1e-5, pad_token_id=1, bos_token_id=0, eos_token_id=2,
+        )
+        self.model = RobertaModel(cfg, add_pooling_layer=False)
+        self.model.train()
+        self.out = 768
+
+    def forward(self, x):
+        return self.model(input_ids=x, attention_mask=torch.ones_like(x)).last_hidden_state[:, 0]
+
+
+def glue(tasks, length, pool):
+    """Encoder, heads, losses, `pool` random token sequences of `length` per task and their
+    targets, as `mtlscope bench step --setting glue-roberta`."""
+    if tasks > len(GLUE_OUTPUTS):
+        raise SystemExit(f"--setting glue-roberta has at most 8 tasks, got --tasks {tasks}")
+    outs = GLUE_OUTPUTS[:tasks]
+    enc = RobertaCls()
+    heads = nn.ModuleList(nn.Linear(enc.out, o) for o in outs)
+    mse = lambda out, y: F.mse_loss(out.squeeze(-1), y)
+    loss_fns = [mse if o == 1 else F.cross_entropy for o in outs]
+    targets = [torch.rand(pool) * 5 if o == 1 else torch.randint(o, (pool,)) for o in outs]
+    inputs = [torch.randint(3, 50265, (pool, length)) for _ in outs]
+    return enc, heads, loss_fns, targets, inputs
+
+
 def nyuv2(enc_name, h, w, pool):
     """Encoder, heads, losses and `pool` random targets of NYUv2's three tasks, as
     `mtlscope bench step --setting nyuv2-*`."""
@@ -186,6 +228,8 @@ SETTINGS = {
     "celeba": ("resnet_imagenet", (3, 64, 64), 2, True, 128),
     "nyuv2-segnet": ("segnet", (3, 288, 384), None, True, 8),
     "nyuv2-deeplab": ("deeplabv3plus", (3, 288, 384), None, True, 8),
+    # Token sequences of length 128 (the "shape" is [1, 1, L]).
+    "glue-roberta": ("roberta", (1, 1, 128), "glue", False, 32),
 }
 
 
@@ -204,7 +248,8 @@ def main():
     ap = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     ap.add_argument("--setting", choices=sorted(SETTINGS), default="fashion")
     ap.add_argument("--tasks", type=int, default=3)
-    ap.add_argument("--batch-size", type=int, default=None, help="default: 8 for nyuv2-*, else 128")
+    ap.add_argument("--batch-size", type=int, default=None, help="default: 8 for nyuv2-*, 32 for glue-roberta, else 128")
+    ap.add_argument("--seq-len", type=int, default=128, help="tokens per sequence (glue-roberta)")
     ap.add_argument("--steps", type=int, default=100)
     ap.add_argument("--warmup", type=int, default=10)
     ap.add_argument("--threads", type=int, default=None)
@@ -215,8 +260,14 @@ def main():
     enc_name, (c, h, w), classes, shared, batch_size = SETTINGS[a.setting]
     a.batch_size = a.batch_size or batch_size
     pool = min(max(8 * a.batch_size, a.batch_size), 4096)
-    inputs = [torch.randn(pool, c, h, w) for _ in range(1 if shared else a.tasks)]
-    if classes is None:
+    if classes == "glue":
+        enc, heads, loss_fns, targets, inputs = glue(a.tasks, a.seq_len, pool)
+        w = a.seq_len
+    else:
+        inputs = [torch.randn(pool, c, h, w) for _ in range(1 if shared else a.tasks)]
+    if classes == "glue":
+        pass
+    elif classes is None:
         if a.tasks != 3:
             ap.error(f"--setting {a.setting} has NYUv2's 3 tasks, got --tasks {a.tasks}")
         enc, heads, loss_fns, targets = nyuv2(enc_name, h, w, pool)

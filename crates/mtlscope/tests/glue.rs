@@ -300,12 +300,14 @@ fn data_miniature_glue_writes_a_copy_data_check_reads() {
     );
     assert!(stdout.contains("tokenizer"), "{stdout}");
     assert!(out.join("MNLI/dev_mismatched.tsv").is_file());
-    assert!(out.join("tokenizer/tokenizer.json").is_file());
+    for f in ["tokenizer.json", "config.json", "model.safetensors"] {
+        assert!(out.join("tiny-roberta").join(f).is_file(), "{f}");
+    }
     let o = Command::new(bin)
         .args(["data", "check", "glue", "--dir"])
         .arg(&out)
         .arg("--tokenizer")
-        .arg(out.join("tokenizer"))
+        .arg(out.join("tiny-roberta"))
         .output()
         .unwrap();
     let stdout = String::from_utf8_lossy(&o.stdout);

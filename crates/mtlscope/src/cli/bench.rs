@@ -8,9 +8,12 @@
 //! one batch shared by every task: the CelebA setting at m = 40), or NYUv2's three dense tasks
 //! on shared 3×288×384 inputs (13-class segmentation, depth, normals, with their kinds' heads
 //! and losses; default batch 8): `nyuv2-segnet` (MTAN's SegNet, decoder heads) and
-//! `nyuv2-deeplab` (DeepLabV3+: dilated ResNet-50, ASPP heads). Inputs and targets are random
-//! tensors of those shapes (labels with some ignored pixels, positive depths, unit normals): the
-//! cost of a step does not depend on their values. `scripts/bench_step.py` times the same steps
+//! `nyuv2-deeplab` (DeepLabV3+: dilated ResNet-50, ASPP heads), or `glue-roberta`: GLUE's
+//! tasks (up to 8, in `glue`'s order: 2-class heads with cross-entropy, STS-B's regression with
+//! MSE, MNLI's 3 classes) on RoBERTa-base with random weights, disjoint batches of full-length
+//! token sequences (default 32 × 128). Inputs and targets are random tensors of those shapes
+//! (labels with some ignored pixels, positive depths, unit normals, token ids): the cost of a
+//! step does not depend on their values. `scripts/bench_step.py` times the same steps
 //! written plainly in PyTorch on the same wheel.
 //!
 //! `mtlscope bench probes`: wall time of each trajectory probe at the `[probes]` defaults on
@@ -66,9 +69,13 @@ pub struct Args {
     #[arg(long, default_value_t = 3)]
     pub reps: usize,
     /// Network and shapes of `bench step`: fashion (LeNet), cifar or celeba (ResNet-18),
-    /// nyuv2-segnet or nyuv2-deeplab (NYUv2's three dense tasks at 288×384).
+    /// nyuv2-segnet or nyuv2-deeplab (NYUv2's three dense tasks at 288×384), glue-roberta
+    /// (RoBERTa-base, GLUE's heads; --tasks up to 8, default batch 32).
     #[arg(long, default_value = "fashion")]
     pub setting: String,
+    /// Tokens per sequence of `--setting glue-roberta`.
+    #[arg(long, default_value_t = 128)]
+    pub seq_len: i64,
 }
 
 /// The tasks of a `--setting`.
@@ -78,6 +85,8 @@ enum BenchTasks {
     Classes(i64),
     /// NYUv2's 13-class segmentation, depth and normals.
     Nyuv2,
+    /// GLUE's first `--tasks` tasks on token sequences.
+    Glue,
 }
 
 /// What `--setting` stands for.
@@ -91,12 +100,13 @@ struct Setting {
 }
 
 /// The `--setting` names, in `--help` order.
-const SETTINGS: [&str; 5] = [
+const SETTINGS: [&str; 6] = [
     "fashion",
     "cifar",
     "celeba",
     "nyuv2-segnet",
     "nyuv2-deeplab",
+    "glue-roberta",
 ];
 
 fn setting(name: &str) -> Result<Setting> {
@@ -134,6 +144,8 @@ fn setting(name: &str) -> Result<Setting> {
             true,
             8,
         ),
+        // The "shape" of a token example is [3, L]; L comes from --seq-len.
+        "glue-roberta" => ("roberta", "auto", [1, 3, 0], BenchTasks::Glue, false, 32),
         other => bail!(
             "--setting: unknown `{other}`; known: {}",
             SETTINGS.join(", ")
@@ -179,6 +191,51 @@ fn nyuv2_tasks(pool: i64, h: i64, w: i64, device: Device) -> Result<(Vec<TaskHea
     let n = Tensor::randn([pool, 3, h, w], f);
     let normals = &n / n.square().sum_dim_intlist(1, true, None::<Kind>).sqrt();
     Ok((heads, vec![labels, depth, normals]))
+}
+
+/// GLUE's task heads in the `glue` dataset's order (2-class cross-entropy, STS-B's regression,
+/// MNLI's 3 classes), the first `k`, with `pool` random targets each.
+fn glue_tasks(k: usize, pool: i64, device: Device) -> Result<(Vec<TaskHead>, Vec<Tensor>)> {
+    use mtlscope::task::multiclass::MulticlassSpec;
+    use mtlscope::task::regression::RegressionSpec;
+    const TASKS: [(&str, i64); 8] = [
+        ("cola", 2),
+        ("sst2", 2),
+        ("mrpc", 2),
+        ("stsb", 1),
+        ("qqp", 2),
+        ("mnli", 3),
+        ("qnli", 2),
+        ("rte", 2),
+    ];
+    if k > TASKS.len() {
+        bail!("--tasks: --setting glue-roberta has at most 8 tasks, got {k}");
+    }
+    let mut heads = Vec::new();
+    let mut targets = Vec::new();
+    for &(name, outputs) in &TASKS[..k] {
+        let spec = if outputs == 1 {
+            TaskSpec::Regression(RegressionSpec::new(1))
+        } else {
+            TaskSpec::Multiclass(MulticlassSpec::new(outputs))
+        };
+        heads.push((name.to_string(), spec.build()?.into()));
+        targets.push(if outputs == 1 {
+            Tensor::rand([pool], (Kind::Float, device)) * 5.0
+        } else {
+            Tensor::randint(outputs, [pool], (Kind::Int64, device))
+        });
+    }
+    Ok((heads, targets))
+}
+
+/// `pool` random full-length token sequences `[pool, 3, len]` (ids in RoBERTa's vocabulary
+/// past its special tokens, token types 0, every position a real token).
+fn token_batch(pool: i64, len: i64, device: Device) -> Tensor {
+    let ids = Tensor::randint_low(3, 50265, [pool, 1, len], (Kind::Int64, device));
+    let types = Tensor::zeros([pool, 1, len], (Kind::Int64, device));
+    let mask = Tensor::ones([pool, 1, len], (Kind::Int64, device));
+    Tensor::cat(&[ids, types, mask], 1)
 }
 
 /// The process's peak resident memory so far (Linux `VmHWM`), in MB; NaN where unknown.
@@ -227,11 +284,17 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     let Setting {
         encoder,
         variant,
-        shape,
+        mut shape,
         tasks,
         shared_inputs,
         batch_size,
     } = setting(&args.setting)?;
+    if matches!(tasks, BenchTasks::Glue) {
+        if !(1..=512).contains(&args.seq_len) {
+            bail!("--seq-len must be in 1..=512, got {}", args.seq_len);
+        }
+        shape[2] = args.seq_len;
+    }
     let batch_size = args.batch_size.unwrap_or(batch_size);
     if matches!(tasks, BenchTasks::Nyuv2) && args.tasks != 3 {
         bail!(
@@ -245,7 +308,10 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
     tch::manual_seed(0);
     let [c, h, w] = shape;
     let inputs: Vec<Tensor> = (0..if shared_inputs { 1 } else { args.tasks })
-        .map(|_| Tensor::randn([pool, c, h, w], (Kind::Float, device)))
+        .map(|_| match tasks {
+            BenchTasks::Glue => token_batch(pool, w, device),
+            _ => Tensor::randn([pool, c, h, w], (Kind::Float, device)),
+        })
         .collect();
     let (names, targets) = match tasks {
         BenchTasks::Classes(classes) => {
@@ -260,6 +326,7 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
             )
         }
         BenchTasks::Nyuv2 => nyuv2_tasks(pool, h, w, device)?,
+        BenchTasks::Glue => glue_tasks(args.tasks, pool, device)?,
     };
     let data: Vec<(Tensor, Tensor)> = targets
         .into_iter()
@@ -271,7 +338,17 @@ fn run_step(args: Args, device: Device) -> Result<ExitCode> {
         variant: variant.into(),
         ..ModelConfig::default()
     };
-    let net = MultiTaskNet::new(&model, &names, shape, device)?;
+    let net = match tasks {
+        // Random weights at RoBERTa-base's size: the timing does not depend on them.
+        BenchTasks::Glue => MultiTaskNet::with_encoder(&model, &names, [3, w], device, |p| {
+            let enc = mtlscope::model::transformer::Transformer::new(
+                p,
+                &mtlscope::model::transformer::TransformerConfig::roberta_base(),
+            )?;
+            Ok(Box::new(enc) as Box<dyn mtlscope::model::Encoder>)
+        })?,
+        _ => MultiTaskNet::new(&model, &names, shape, device)?,
+    };
     let params = net.params();
     let shared = net.shared_params();
     let mut samplers: Vec<Sampler> = (0..args.tasks)

@@ -57,8 +57,8 @@ pub enum Action {
     /// Write a miniature copy of dataset NAME in its publisher's layout (a few small synthetic
     /// samples, the tests' fixtures) to try configs and the pipeline without the real data.
     Miniature {
-        /// Dataset name: `nyuv2`, `cityscapes` or `glue` (with a tiny tokenizer in
-        /// OUT/tokenizer/).
+        /// Dataset name: `nyuv2`, `cityscapes` or `glue` (with a tiny random RoBERTa and its
+        /// 50-id tokenizer in OUT/tiny-roberta/).
         name: String,
         /// The folder to write (it becomes `data.data_dir`).
         #[arg(long)]
@@ -68,6 +68,9 @@ pub enum Action {
         seed: u64,
     },
 }
+
+/// The model folder `data miniature glue` writes beside the GLUE files.
+pub const TINY_ROBERTA: &str = "tiny-roberta";
 
 /// Rows of every miniature GLUE file: 4 validation examples held out of 40 by default.
 const GLUE_ROWS: usize = 40;
@@ -88,13 +91,19 @@ fn miniature(name: &str, out: &Path, seed: u64) -> Result<ExitCode> {
         // BPE, so a test-sized model can embed its ids.
         "glue" => {
             mtlscope::data::glue::write_miniature(out, GLUE_ROWS)?;
-            let tok = out.join("tokenizer");
-            mtlscope::data::tokenize::write_tiny_tokenizer(&tok)?;
+            // A model folder as users bring one: tokenizer, config.json, model.safetensors.
+            let model = out.join(TINY_ROBERTA);
+            mtlscope::data::tokenize::write_tiny_tokenizer(&model)?;
+            mtlscope::model::transformer::write_random_folder(
+                &model,
+                &mtlscope::model::transformer::TransformerConfig::tiny_roberta(),
+                seed,
+            )?;
             println!("{}", out.display());
             println!(
-                "tokenizer (50 ids): {}; train with data.tokenizer = {:?}",
-                tok.join("tokenizer.json").display(),
-                tok.display().to_string()
+                "model folder (tiny random RoBERTa, 50-id tokenizer): {}; train with --set model.pretrained={:?}",
+                model.display(),
+                model.display().to_string()
             );
             return Ok(ExitCode::SUCCESS);
         }

@@ -11,7 +11,7 @@ mod optim;
 mod probes;
 mod train;
 
-pub use data::DataConfig;
+pub use data::{DataConfig, DEFAULT_MAX_LENGTH};
 pub use model::ModelConfig;
 pub use objective::{ObjectiveConfig, ObjectiveKind, Reduction};
 pub use optim::{LrScheduleKind, OptimConfig, OptimName};

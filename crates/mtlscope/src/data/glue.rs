@@ -54,7 +54,7 @@ use super::tokenize::TextTokenizer;
 use super::{Dataset, Inputs, Split, TaskData};
 use crate::config::DataConfig;
 use crate::task::multiclass::{ClassMetric, MulticlassSpec};
-use crate::task::regression::{RegressionLoss, RegressionSpec};
+use crate::task::regression::{RegressionMetric, RegressionSpec};
 use crate::task::{TaskInfo, TaskSpec};
 
 /// A GLUE task (WNLI is left out, as Mueller et al. 2025 do).
@@ -242,9 +242,7 @@ impl GlueTask {
     }
 }
 
-/// Tokens per example when `data.max_length` is unset: the value of the config's
-/// `DEFAULT_MAX_LENGTH`, which the `config` module does not export.
-const DEFAULT_MAX_LENGTH: usize = 128;
+use crate::config::DEFAULT_MAX_LENGTH;
 
 /// The cap on the default validation size per task (10% of the training file otherwise).
 pub const VAL_SIZE: usize = 1000;
@@ -264,8 +262,8 @@ impl GlueTask {
             GlueTask::Cola => class(2, vec![ClassMetric::Mcc, ClassMetric::Accuracy], &[]),
             GlueTask::Mrpc | GlueTask::Qqp => class(2, vec![ClassMetric::F1], &[]),
             GlueTask::Stsb => TaskSpec::Regression(RegressionSpec {
-                outputs: 1,
-                loss: RegressionLoss::Mse,
+                metrics: vec![RegressionMetric::Pearson, RegressionMetric::Spearman],
+                ..RegressionSpec::new(1)
             }),
             GlueTask::Mnli => class(3, vec![], &["m", "mm"]),
             GlueTask::Sst2 | GlueTask::Qnli | GlueTask::Rte => class(2, vec![], &[]),

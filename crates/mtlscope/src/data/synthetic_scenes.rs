@@ -32,7 +32,7 @@ use crate::config::DataConfig;
 use crate::task::depth::DepthSpec;
 use crate::task::multiclass::MulticlassSpec;
 use crate::task::normals::NormalsSpec;
-use crate::task::regression::{RegressionLoss, RegressionSpec};
+use crate::task::regression::RegressionSpec;
 use crate::task::segmentation::SegmentationSpec;
 use crate::task::{binary::BinarySpec, TaskInfo, TaskSpec};
 
@@ -49,13 +49,7 @@ fn specs() -> Vec<(&'static str, TaskSpec)> {
     vec![
         ("shape", TaskSpec::Multiclass(MulticlassSpec::new(3))),
         ("large", TaskSpec::Binary(BinarySpec {})),
-        (
-            "area",
-            TaskSpec::Regression(RegressionSpec {
-                outputs: 1,
-                loss: RegressionLoss::Mse,
-            }),
-        ),
+        ("area", TaskSpec::Regression(RegressionSpec::new(1))),
         (
             "segment",
             TaskSpec::Segmentation(SegmentationSpec {

@@ -248,12 +248,26 @@ impl MultiTaskNet {
         device: Device,
     ) -> Result<Self> {
         let input = input.as_ref();
+        Self::with_encoder(cfg, tasks, input, device, |p| build_encoder(cfg, p, input))
+    }
+
+    /// [`Self::new`] with the encoder built by `build` under its path instead of from the
+    /// registry (`cfg.encoder` still names it; `cfg.pretrained`, if set, still loads into it):
+    /// networks no config describes, such as the benchmark's randomly initialised RoBERTa-base.
+    pub fn with_encoder(
+        cfg: &ModelConfig,
+        tasks: &[TaskHead],
+        input: impl AsRef<[i64]>,
+        device: Device,
+        build: impl FnOnce(nn::Path) -> Result<Box<dyn Encoder>>,
+    ) -> Result<Self> {
+        let input = input.as_ref();
         if tasks.is_empty() {
             bail!("a network needs at least one task");
         }
         let vs = nn::VarStore::new(device);
         let root = vs.root();
-        let encoder = build_encoder(cfg, &root / "encoder", input)?;
+        let encoder = build(&root / "encoder")?;
         let features = encoder.output();
         let heads = tasks
             .iter()

@@ -88,7 +88,7 @@ impl Flavour {
 
 /// The architecture, the fields of a `transformers` `config.json` this encoder reads (any
 /// others are ignored).
-#[derive(Debug, Clone, PartialEq, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize, serde::Serialize)]
 pub struct TransformerConfig {
     /// `roberta` or `bert`.
     pub model_type: String,
@@ -122,8 +122,32 @@ pub struct TransformerConfig {
     #[serde(default = "default_initializer_range")]
     pub initializer_range: f64,
     /// `absolute` (or unset) is the only kind implemented.
-    #[serde(default)]
+    #[serde(default, skip_serializing_if = "Option::is_none")]
     pub position_embedding_type: Option<String>,
+}
+
+/// Writes a Hugging Face model folder holding `c`'s architecture with random weights
+/// (`config.json`, `model.safetensors` keyed as `transformers` saves a bare `RobertaModel` /
+/// `BertModel`), drawn from libtorch's generator seeded by `seed`: the tiny model of
+/// `mtlscope data miniature glue` and the tests. Random weights never stand in for a
+/// pretrained model in a run: this is test data.
+pub fn write_random_folder(dir: &Path, c: &TransformerConfig, seed: u64) -> Result<()> {
+    std::fs::create_dir_all(dir).with_context(|| format!("creating {}", dir.display()))?;
+    let vs = nn::VarStore::new(tch::Device::Cpu);
+    super::with_seed(seed, || Transformer::new(vs.root(), c))?;
+    let mut vars: Vec<(String, Tensor)> = vs.variables().into_iter().collect();
+    vars.sort_by(|a, b| a.0.cmp(&b.0));
+    let file = dir.join("model.safetensors");
+    Tensor::write_safetensors(&vars, &file)
+        .with_context(|| format!("writing {}", file.display()))?;
+    let mut json = serde_json::to_value(c).context("config as JSON")?;
+    json["architectures"] = serde_json::json!([match c.flavour()? {
+        Flavour::Roberta => "RobertaModel",
+        Flavour::Bert => "BertModel",
+    }]);
+    let file = dir.join("config.json");
+    std::fs::write(&file, serde_json::to_string_pretty(&json)? + "\n")
+        .with_context(|| format!("writing {}", file.display()))
 }
 
 fn default_initializer_range() -> f64 {
@@ -152,6 +176,21 @@ impl TransformerConfig {
             pad_token_id: Some(1),
             initializer_range: 0.02,
             position_embedding_type: None,
+        }
+    }
+
+    /// A 2-layer RoBERTa of hidden size 32 (4 heads, feed-forward 37, 40 positions, 50 ids: the
+    /// 50-id tokenizer of `data::tokenize::write_tiny_tokenizer`), the tests' and
+    /// `mtlscope data miniature glue`'s model; dropout 0.1 as RoBERTa's.
+    pub fn tiny_roberta() -> Self {
+        Self {
+            vocab_size: 50,
+            hidden_size: 32,
+            num_hidden_layers: 2,
+            num_attention_heads: 4,
+            intermediate_size: 37,
+            max_position_embeddings: 40,
+            ..Self::roberta_base()
         }
     }
 

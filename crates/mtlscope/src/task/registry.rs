@@ -41,7 +41,7 @@ const KINDS: &[KindInfo] = &[
     KindInfo {
         name: "regression",
         description: "scalar or vector target: linear head, MSE or L1; MSE, MAE, Pearson, Spearman",
-        params: "outputs (>= 1); loss = \"mse\" (or \"l1\")",
+        params: "outputs (>= 1); loss = \"mse\" (or \"l1\"); metrics = [] (reported first, in order: mse, mae, pearson, spearman)",
         example: r#"{ kind = "regression", outputs = 1, loss = "l1" }"#,
     },
     KindInfo {
@@ -189,10 +189,7 @@ mod tests {
         );
         assert_eq!(
             parse(r#"{ kind = "regression", outputs = 2 }"#).unwrap(),
-            TaskSpec::Regression(RegressionSpec {
-                outputs: 2,
-                loss: super::super::regression::RegressionLoss::Mse
-            })
+            TaskSpec::Regression(RegressionSpec::new(2))
         );
     }
 

@@ -26,7 +26,50 @@ pub enum RegressionLoss {
     L1,
 }
 
-/// `{ kind = "regression", outputs = 1, loss = "l1" }` (`loss` defaults to `mse`).
+/// A metric of a regression task.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(rename_all = "lowercase")]
+pub enum RegressionMetric {
+    /// Mean squared error.
+    Mse,
+    /// Mean absolute error.
+    Mae,
+    /// Pearson's r.
+    Pearson,
+    /// Spearman's ρ.
+    Spearman,
+}
+
+impl RegressionMetric {
+    /// The default order after the loss.
+    pub const ALL: [RegressionMetric; 4] = [
+        RegressionMetric::Mse,
+        RegressionMetric::Mae,
+        RegressionMetric::Pearson,
+        RegressionMetric::Spearman,
+    ];
+
+    /// Name in run files.
+    pub fn name(self) -> &'static str {
+        match self {
+            RegressionMetric::Mse => "mse",
+            RegressionMetric::Mae => "mae",
+            RegressionMetric::Pearson => "pearson",
+            RegressionMetric::Spearman => "spearman",
+        }
+    }
+
+    fn direction(self) -> Direction {
+        match self {
+            RegressionMetric::Mse | RegressionMetric::Mae => Direction::Lower,
+            RegressionMetric::Pearson | RegressionMetric::Spearman => Direction::Higher,
+        }
+    }
+}
+
+/// `{ kind = "regression", outputs = 1, loss = "l1" }` (`loss` defaults to `mse`);
+/// `metrics = ["pearson", "spearman"]` puts those first (STS-B's GLUE metrics: the first is the
+/// task's primary metric, which selection and the headline use), the rest follow.
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 #[serde(deny_unknown_fields)]
 pub struct RegressionSpec {
@@ -35,11 +78,43 @@ pub struct RegressionSpec {
     /// Training loss.
     #[serde(default)]
     pub loss: RegressionLoss,
+    /// Metrics to report first, in this order, no repeats (all four are always reported).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub metrics: Vec<RegressionMetric>,
 }
 
 impl RegressionSpec {
+    /// `outputs` columns, MSE loss, metrics in the default order.
+    pub fn new(outputs: i64) -> Self {
+        Self {
+            outputs,
+            loss: RegressionLoss::Mse,
+            metrics: vec![],
+        }
+    }
+
+    /// The metrics after the loss: the listed ones, then the others in the default order.
+    pub fn ordered_metrics(&self) -> Vec<RegressionMetric> {
+        let mut m = self.metrics.clone();
+        m.extend(
+            RegressionMetric::ALL
+                .iter()
+                .filter(|x| !self.metrics.contains(x)),
+        );
+        m
+    }
+
     /// Checks the parameters, naming the bad key.
     pub fn validate(&self) -> Result<(), TaskError> {
+        for (i, m) in self.metrics.iter().enumerate() {
+            if self.metrics[..i].contains(m) {
+                return Err(TaskError::Param {
+                    kind: "regression",
+                    key: "metrics",
+                    message: format!("lists `{}` twice", m.name()),
+                });
+            }
+        }
         if self.outputs < 1 {
             return Err(TaskError::Param {
                 kind: "regression",
@@ -83,13 +158,11 @@ impl TaskKind for Regression {
     }
 
     fn metrics(&self) -> Vec<MetricSpec> {
-        vec![
-            MetricSpec::new("loss", Direction::Lower),
-            MetricSpec::new("mse", Direction::Lower),
-            MetricSpec::new("mae", Direction::Lower),
-            MetricSpec::new("pearson", Direction::Higher),
-            MetricSpec::new("spearman", Direction::Higher),
-        ]
+        let mut m = vec![MetricSpec::new("loss", Direction::Lower)];
+        for x in self.spec.ordered_metrics() {
+            m.push(MetricSpec::new(x.name(), x.direction()));
+        }
+        m
     }
 
     fn build_head(
@@ -173,13 +246,16 @@ impl MetricAccumulator for RegressionAccumulator {
             r += pearson(&x, &y);
             rho += spearman(&x, &y);
         }
-        vec![
-            ratio(self.loss, self.n as f64),
-            ratio(se, m),
-            ratio(ae, m),
-            r / d as f64,
-            rho / d as f64,
-        ]
+        let mut v = vec![ratio(self.loss, self.n as f64)];
+        for x in self.kind.spec.ordered_metrics() {
+            v.push(match x {
+                RegressionMetric::Mse => ratio(se, m),
+                RegressionMetric::Mae => ratio(ae, m),
+                RegressionMetric::Pearson => r / d as f64,
+                RegressionMetric::Spearman => rho / d as f64,
+            });
+        }
+        v
     }
 }
 
@@ -236,7 +312,47 @@ mod tests {
     use tch::Device;
 
     fn kind(outputs: i64, loss: RegressionLoss) -> Regression {
-        Regression::new(RegressionSpec { outputs, loss }).unwrap()
+        Regression::new(RegressionSpec {
+            outputs,
+            loss,
+            metrics: vec![],
+        })
+        .unwrap()
+    }
+
+    /// Listed metrics come first (STS-B: Pearson is primary), values follow their names.
+    #[test]
+    fn metric_order_follows_the_spec() {
+        let default = kind(1, RegressionLoss::Mse);
+        let listed = Regression::new(RegressionSpec {
+            metrics: vec![RegressionMetric::Pearson, RegressionMetric::Spearman],
+            ..RegressionSpec::new(1)
+        })
+        .unwrap();
+        let names =
+            |k: &Regression| -> Vec<String> { k.metrics().into_iter().map(|m| m.name).collect() };
+        assert_eq!(
+            names(&default),
+            ["loss", "mse", "mae", "pearson", "spearman"]
+        );
+        assert_eq!(
+            names(&listed),
+            ["loss", "pearson", "spearman", "mse", "mae"]
+        );
+        let out = Tensor::from_slice(&[1.0f32, 2.0, 4.0, 3.0]).view([4, 1]);
+        let y = Tensor::from_slice(&[1.0f32, 3.0, 2.0, 5.0]);
+        let (mut a, mut b) = (default.accumulator(), listed.accumulator());
+        a.add(&out, &y);
+        b.add(&out, &y);
+        let (a, b) = (a.finish(), b.finish());
+        assert_eq!([a[0], a[3], a[4], a[1], a[2]], b[..]);
+        let e = RegressionSpec {
+            metrics: vec![RegressionMetric::Mae, RegressionMetric::Mae],
+            ..RegressionSpec::new(1)
+        }
+        .validate()
+        .unwrap_err();
+        assert!(e.to_string().contains("`metrics`"), "{e}");
     }
 
     #[test]
@@ -311,7 +427,7 @@ mod tests {
         assert_eq!(y.size(), vec![5, 3]);
         let e = RegressionSpec {
             outputs: 0,
-            loss: RegressionLoss::Mse,
+            ..RegressionSpec::new(1)
         }
         .validate()
         .unwrap_err();
