@@ -10,6 +10,7 @@ pub mod experiment;
 pub mod export;
 pub mod hypervolume;
 pub mod methods;
+pub mod mt2o;
 pub mod report;
 pub mod toy;
 pub mod train;
@@ -45,6 +46,9 @@ pub enum Command {
     /// Toy studies in pure f64: `cagrad` (optimizer/aggregator grid), `invariance` (loss scales),
     /// `mt2o` (Pareto-set learning with parameter transfer).
     Toy(toy::Args),
+    /// MT2O on a run config's network: K preference-weighted models with parameter transfer,
+    /// against K independent ones; hypervolume per epoch.
+    Mt2o(mt2o::Args),
     /// Write what a run starts from (split, labels, initial weights, batches) for an
     /// independent implementation (scripts/pytorch_reference.py).
     Export(export::Args),
@@ -68,6 +72,7 @@ impl Command {
             Command::Experiment(a) => experiment::run(a),
             Command::Report(a) => report::run(a),
             Command::Toy(a) => toy::run(a),
+            Command::Mt2o(a) => mt2o::run(a),
             Command::Export(a) => export::run(a),
             Command::Datasets(a) => datasets::run(a),
             Command::Encoders(a) => encoders::run(a),

@@ -5,6 +5,7 @@
 pub mod determinism;
 pub mod eval;
 pub mod fault;
+pub mod mt2o;
 pub mod objective;
 pub mod optim;
 pub mod run_files;

@@ -6,6 +6,7 @@
 pub mod comparable_loss;
 pub mod conflict;
 pub mod generalization;
+pub mod mt2o;
 pub mod parallel;
 pub mod pareto;
 pub mod probes;
