@@ -15,7 +15,7 @@
 
 mod common;
 
-use std::path::{Path, PathBuf};
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -26,23 +26,6 @@ use mtlscope::task::segmentation::SegmentationSpec;
 use mtlscope::task::TaskSpec;
 use tch::{Device, Kind, Tensor};
 
-/// The project venv's python (scripts/setup.sh creates it; `make test` runs setup first).
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("MTLSCOPE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mtlscope")
-        });
-    let py = cache.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "tests/deeplab.rs needs the project's Python venv with torch at {} (created by \
-         `make setup`, which `make test` runs first; set $MTLSCOPE_CACHE if it lives elsewhere)",
-        py.display()
-    );
-    py
-}
-
 /// The reference's files, written once for every test of this file.
 fn reference() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -50,7 +33,7 @@ fn reference() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/deeplab_reference.py");
-        let out = Command::new(venv_python())
+        let out = Command::new(common::venv_python("tests/deeplab.rs", "torch"))
             .arg(script)
             .arg(dir.path())
             .env("OMP_NUM_THREADS", "1")

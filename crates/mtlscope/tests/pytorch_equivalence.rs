@@ -29,24 +29,6 @@ use std::process::Command;
 
 use mtlscope::train::run_files::{self, Split, TrajectoryRow};
 
-/// The project venv's python (scripts/setup.sh creates it; `make test` runs setup first).
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("MTLSCOPE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mtlscope")
-        });
-    let py = cache.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "pytorch_equivalence needs the project's Python venv with torch at {} \
-         (created by `make setup`, which `make test` runs first; set $MTLSCOPE_CACHE if it \
-         lives elsewhere)",
-        py.display()
-    );
-    py
-}
-
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch_reference.py")
 }
@@ -177,7 +159,7 @@ fn config(data: &Path, case: &Case) -> String {
 
 #[test]
 fn mtlscope_and_plain_pytorch_trajectories_agree() {
-    let py = venv_python();
+    let py = common::venv_python("pytorch_equivalence", "torch");
     let dir = tempfile::tempdir().unwrap();
     let data = dir.path().join("data");
     // 1000 training, 200 validation and 200 test examples per task.
@@ -333,7 +315,7 @@ fn export_contents_and_errors() {
     assert!(!out.status.success() && err.contains("not empty"), "{err}");
 
     // The reference refuses to invent batches beyond the export.
-    let out = Command::new(venv_python())
+    let out = Command::new(common::venv_python("pytorch_equivalence", "torch"))
         .arg(script())
         .arg(&exp)
         .arg(dir.path().join("ref"))

@@ -11,7 +11,9 @@
 //! the same libtorch kernels run on both sides (measured on CPU: bit-identical to sdpa; 9.5e-7
 //! (RoBERTa) and 2.2e-6 (BERT) on CLS, 1.3e-6 and 2.4e-6 on any real token, to eager).
 
-use std::path::{Path, PathBuf};
+mod common;
+
+use std::path::Path;
 use std::process::Command;
 use std::sync::OnceLock;
 
@@ -21,24 +23,6 @@ use mtlscope::model::transformer::{Transformer, TransformerConfig, PRETRAINED_IG
 use mtlscope::model::MultiTaskNet;
 use tch::{nn, Device, Kind, Tensor};
 
-/// The project venv's python (scripts/setup.sh creates it with torch and transformers).
-fn venv_python() -> PathBuf {
-    let cache = std::env::var_os("MTLSCOPE_CACHE")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| {
-            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mtlscope")
-        });
-    let py = cache.join("venv/bin/python");
-    assert!(
-        py.exists(),
-        "tests/transformer.rs needs the project's Python venv with torch and transformers at {} \
-         (created by `make setup`, which `make test` runs first; set $MTLSCOPE_CACHE if it \
-         lives elsewhere)",
-        py.display()
-    );
-    py
-}
-
 /// The reference's folders and outputs, written once for every test of this file.
 fn reference() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
@@ -46,12 +30,15 @@ fn reference() -> &'static Path {
         let dir = tempfile::tempdir().unwrap();
         let script =
             Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/transformer_reference.py");
-        let out = Command::new(venv_python())
-            .arg(script)
-            .arg(dir.path())
-            .env("OMP_NUM_THREADS", "1")
-            .output()
-            .unwrap();
+        let out = Command::new(common::venv_python(
+            "tests/transformer.rs",
+            "torch and transformers",
+        ))
+        .arg(script)
+        .arg(dir.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
         assert!(
             out.status.success(),
             "transformer_reference.py failed ({}):\n{}\n{}",

@@ -58,8 +58,9 @@ use super::eval::evaluate_split;
 use super::fault;
 use super::objective::forward_losses;
 use super::optim::{self, Optimizer};
-use super::sampler::{batches, shared_batches, task_samplers, Sampler};
+use super::sampler::task_samplers;
 use super::store::{fmt_float, write_atomic};
+use super::trainer::{draw_batches, strip};
 use crate::config::{apply_override, ObjectiveConfig, RunConfig};
 use crate::data::{Batch, TaskData};
 use crate::model::MultiTaskNet;
@@ -525,7 +526,7 @@ pub fn run(opts: &Options) -> Result<Summary> {
         let lrs = optim::LrSchedule::new(&cfg.optim, steps_per_epoch);
         let shared = crate::data::shares_inputs(&tasks);
         for step in start..total {
-            let b = batches_at(&mut samplers, &tasks, shared, step);
+            let b = draw_batches(&mut samplers, &tasks, shared, step);
             for arm in &mut arms {
                 train_step(arm, &b, &plan, n_mix, step, lrs.lr(step), &names)?;
             }
@@ -622,42 +623,6 @@ impl RunJson {
             &out.join("run.json"),
             serde_json::to_string_pretty(self)?.as_bytes(),
         )
-    }
-}
-
-/// The entries of `state` under `prefix`, the prefix removed.
-fn strip(state: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
-    state
-        .iter()
-        .filter_map(|(k, t)| {
-            k.strip_prefix(prefix)
-                .map(|k| (k.to_string(), t.shallow_clone()))
-        })
-        .collect()
-}
-
-/// The step's batches, drawn once for every model (as the trainer draws them: one draw for
-/// shared inputs, inputs converted with the task's `inputs.prepare`).
-fn batches_at(
-    samplers: &mut [Sampler],
-    tasks: &[TaskData],
-    shared: bool,
-    step: usize,
-) -> Vec<Batch> {
-    let data: Vec<(&Tensor, &Tensor)> = tasks.iter().map(|t| (&t.train.x, &t.train.y)).collect();
-    if shared {
-        let mut b = shared_batches(&mut samplers[0], &data, step);
-        let x = tasks[0].inputs.prepare(&b[0].x);
-        for b in &mut b {
-            b.x = x.shallow_clone();
-        }
-        b
-    } else {
-        let mut b = batches(samplers, &data, step);
-        for (b, t) in b.iter_mut().zip(tasks) {
-            b.x = t.inputs.prepare(&b.x);
-        }
-        b
     }
 }
 

@@ -211,8 +211,34 @@ fn check_same_config(out: &std::path::Path, meta: &CheckpointMeta, now: &str) ->
     )
 }
 
+/// The training batches of `step` before augmentation: drawn by the samplers (one draw for
+/// shared inputs), inputs converted to network inputs (once for shared inputs). Shared by the
+/// trainer and `mt2o`, so both see the same batches.
+pub(super) fn draw_batches(
+    samplers: &mut [Sampler],
+    tasks: &[TaskData],
+    shared: bool,
+    step: usize,
+) -> Vec<crate::data::Batch> {
+    let data: Vec<(&Tensor, &Tensor)> = tasks.iter().map(|t| (&t.train.x, &t.train.y)).collect();
+    if shared {
+        let mut b = shared_batches(&mut samplers[0], &data, step);
+        let x = tasks[0].inputs.prepare(&b[0].x);
+        for b in &mut b {
+            b.x = x.shallow_clone();
+        }
+        b
+    } else {
+        let mut b = batches(samplers, &data, step);
+        for (b, t) in b.iter_mut().zip(tasks) {
+            b.x = t.inputs.prepare(&b.x);
+        }
+        b
+    }
+}
+
 /// The entries of `state` under `prefix`, with the prefix removed.
-fn strip(state: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
+pub(super) fn strip(state: &HashMap<String, Tensor>, prefix: &str) -> HashMap<String, Tensor> {
     state
         .iter()
         .filter_map(|(k, t)| {
@@ -274,25 +300,7 @@ impl Run {
     /// The training batches of `step`: drawn by the samplers (one draw for shared inputs),
     /// inputs converted to network inputs (once for shared inputs), then augmented.
     fn batches_at(&mut self, step: usize) -> Vec<crate::data::Batch> {
-        let data: Vec<(&Tensor, &Tensor)> = self
-            .tasks
-            .iter()
-            .map(|t| (&t.train.x, &t.train.y))
-            .collect();
-        let mut out = if self.shared_inputs {
-            let mut b = shared_batches(&mut self.samplers[0], &data, step);
-            let x = self.tasks[0].inputs.prepare(&b[0].x);
-            for b in &mut b {
-                b.x = x.shallow_clone();
-            }
-            b
-        } else {
-            let mut b = batches(&mut self.samplers, &data, step);
-            for (b, t) in b.iter_mut().zip(&self.tasks) {
-                b.x = t.inputs.prepare(&b.x);
-            }
-            b
-        };
+        let mut out = draw_batches(&mut self.samplers, &self.tasks, self.shared_inputs, step);
         if let Some(aug) = &self.augment {
             augment(
                 aug,

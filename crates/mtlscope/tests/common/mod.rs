@@ -137,3 +137,24 @@ pub fn run_options(
         stop_after,
     }
 }
+
+/// The project venv's python (`scripts/setup.sh` creates it under `$MTLSCOPE_CACHE`, default
+/// `~/.cache/mtlscope`; `make test` runs setup first); `who` (the test file) and `needs` (the
+/// packages it imports) go into the message when it is missing.
+#[allow(dead_code)]
+pub fn venv_python(who: &str, needs: &str) -> std::path::PathBuf {
+    use std::path::PathBuf;
+    let cache = std::env::var_os("MTLSCOPE_CACHE")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| {
+            PathBuf::from(std::env::var_os("HOME").expect("HOME is set")).join(".cache/mtlscope")
+        });
+    let py = cache.join("venv/bin/python");
+    assert!(
+        py.exists(),
+        "{who} needs the project's Python venv with {needs} at {} (created by `make setup`, \
+         which `make test` runs first; set $MTLSCOPE_CACHE if it lives elsewhere)",
+        py.display()
+    );
+    py
+}
