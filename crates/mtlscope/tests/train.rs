@@ -29,7 +29,9 @@ fn train_losses(run: &Path, task: &str) -> Vec<f64> {
 fn mtl_run_lowers_training_loss_and_writes_the_run_directory() {
     let fx = Fixture::new("");
     let out = fx.out("run");
+    let t0 = std::time::Instant::now();
     let o = train(options(&fx.config, &out, &["train.epochs=4"], false, None)).unwrap();
+    let elapsed = t0.elapsed().as_secs_f64();
     assert_eq!(o.status, Status::Completed);
     let csv = read(&out.join("trajectory.csv"));
     assert!(csv.starts_with("epoch,step,task,split,metric,value\n"));
@@ -57,6 +59,22 @@ fn mtl_run_lowers_training_loss_and_writes_the_run_directory() {
     );
     // 200 training examples per task, batch 16: 12 steps an epoch.
     assert_eq!((info.steps, info.steps_per_epoch), (48, 12));
+    // Where the time went: every phase of a run without probes, none negative, together
+    // within the time `train` took.
+    let phases: Vec<&str> = info.phases.keys().map(String::as_str).collect();
+    assert_eq!(
+        phases,
+        ["checkpoints", "data", "evaluation", "setup", "steps"],
+        "{:?}",
+        info.phases
+    );
+    assert!(info.phases.values().all(|v| *v >= 0.0));
+    let total: f64 = info.phases.values().sum();
+    assert!(
+        total <= elapsed && info.phases["evaluation"] > 0.0 && info.phases["steps"] > 0.0,
+        "{:?} vs {elapsed} s",
+        info.phases
+    );
     let resolved = RunConfig::load(&out.join("config.toml"), &[]).unwrap();
     assert_eq!(resolved.train.epochs, 4);
     let (meta, _) = mtlscope::train::store::read_checkpoint(&out)

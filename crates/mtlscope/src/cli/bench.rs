@@ -21,6 +21,10 @@
 //! examples per second (one example through one gradient evaluation) next to a training
 //! forward+backward at the probe's batch size, and the probes' time over a FashionMTL epoch
 //! (195 UMTG steps of K×128 with the Adam update).
+//!
+//! What the user waits for, a whole run or experiment as processes against the same job
+//! written plainly in PyTorch, is timed by `scripts/bench_run.sh` (with `scripts/bench_run.py`);
+//! a run's own breakdown is `run.json`'s `phases`.
 
 use anyhow::{bail, Result};
 use std::process::ExitCode;

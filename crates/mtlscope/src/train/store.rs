@@ -186,6 +186,11 @@ pub struct RunInfo {
     pub device: String,
     /// Versions of mtlscope and its backend.
     pub versions: BTreeMap<String, String>,
+    /// Where the last session's wall time went, in seconds: `data` (reading and decoding the
+    /// dataset), `setup` (network, optimizer, probes' subsets, run directory), `steps`,
+    /// `evaluation`, `probes`, `checkpoints` (absent in older runs).
+    #[serde(default, skip_serializing_if = "BTreeMap::is_empty")]
+    pub phases: BTreeMap<String, f64>,
 }
 
 fn format_v1() -> u32 {

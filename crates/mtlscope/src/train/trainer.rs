@@ -81,6 +81,8 @@ struct Run {
     similarity: Option<SimilarityTracker>,
     steps_per_epoch: usize,
     total: usize,
+    /// When this session's loop began (for the `steps` phase).
+    loop_start: Option<Instant>,
 }
 
 /// Trains as configured; returns how it ended. Errors are for bad input and I/O; a
@@ -90,8 +92,11 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     crate::resolve::check_run(&cfg)?;
     super::determinism::set(cfg.train.deterministic);
     let device = opts.device;
+    let t_data = Instant::now();
     // Data first: a bad dataset stops before anything is written.
     let tasks = crate::data::to_device(load_tasks(&cfg.data)?, device);
+    let data_seconds = t_data.elapsed().as_secs_f64();
+    let t_setup = Instant::now();
     let input = crate::data::input_shape(&tasks)?;
     let net = MultiTaskNet::seeded(
         cfg.train.seed,
@@ -128,6 +133,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         wall_seconds: 0.0,
         device: format!("{device:?}").to_lowercase(),
         versions,
+        phases: BTreeMap::new(),
     };
     let optimizer = optim::build(&cfg.optim);
     let objective = objective::build(&cfg.objective, tasks.len(), steps_per_epoch)?;
@@ -175,6 +181,7 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
         similarity,
         steps_per_epoch,
         total,
+        loop_start: None,
     };
     if let Some(state) = &state {
         run.optimizer.load_state(&strip(state, "optim."))?;
@@ -185,6 +192,10 @@ pub fn train(opts: RunOptions) -> Result<RunOutcome> {
     }
     run.info.steps = start;
     run.info.wall_seconds = wall_before;
+    run.info.phases.insert("data".into(), data_seconds);
+    run.info
+        .phases
+        .insert("setup".into(), t_setup.elapsed().as_secs_f64());
     run.dir.write_info(&run.info)?;
     run.loop_from(start, wall_before, &opts)
 }
@@ -329,7 +340,9 @@ impl Run {
     /// Evaluates, appends the rows, flushes, checkpoints. A non-finite evaluation is a
     /// [`Divergence`]: its rows are not written and no checkpoint is taken.
     fn record(&mut self, step: usize, wall: f64, opts: &RunOptions) -> Result<()> {
+        let t_eval = Instant::now();
         let rows = evaluate(&self.net, &self.tasks, self.cfg.train.eval_batch_size);
+        self.add_phase("evaluation", t_eval);
         if let Some(r) = rows.iter().find(|r| !r.loss().is_finite()) {
             return Err(Divergence(format!(
                 "diverged: evaluation at step {step} (epoch {:.3}): loss of task `{}` on {} is {}; trajectory kept up to the last finite evaluation",
@@ -354,6 +367,7 @@ impl Run {
         // Evaluation index from the step alone (the last one may be off the grid), so a
         // resumed run seeds its probes as the uninterrupted run did.
         let eval_index = self.schedule().index(step);
+        let t_probes = Instant::now();
         if let Some(probes) = &mut self.probes {
             let early = step < self.steps_per_epoch;
             for r in probes.record(&self.net, eval_index, early)? {
@@ -363,6 +377,7 @@ impl Run {
                     .probes
                     .row(&[&epoch, &step_s, task, &r.probe, &value])?;
             }
+            self.add_phase("probes", t_probes);
         }
         if opts.verbose {
             let summary: Vec<String> = rows
@@ -398,6 +413,7 @@ impl Run {
     /// Saves parameters, optimizer and objective state. Parameters that are no longer finite
     /// are a [`Divergence`]: the last checkpoint stays the last finite one.
     fn checkpoint(&mut self, step: usize, wall: f64) -> Result<()> {
+        let t_checkpoint = Instant::now();
         let named = self.net.named_params();
         let values: Vec<Tensor> = named.iter().map(|(_, t)| t.shallow_clone()).collect();
         if let Some(i) = first_non_finite(&values) {
@@ -447,7 +463,13 @@ impl Run {
         self.dir.save_checkpoint(&tensors, &meta)?;
         self.info.steps = step;
         self.info.wall_seconds = wall;
+        self.add_phase("checkpoints", t_checkpoint);
         self.dir.write_info(&self.info)
+    }
+
+    /// Adds the time since `since` to `phase` in `run.json`'s breakdown.
+    fn add_phase(&mut self, phase: &str, since: Instant) {
+        *self.info.phases.entry(phase.into()).or_default() += since.elapsed().as_secs_f64();
     }
 
     /// Writes the similarity summary of `epoch` (1-based) once it ends.
@@ -473,6 +495,15 @@ impl Run {
     }
 
     fn finish(&mut self, status: Status, step: usize, message: String) -> Result<RunOutcome> {
+        // The loop's time less what was spent evaluating, probing and checkpointing.
+        if let Some(t0) = self.loop_start {
+            let other: f64 = ["evaluation", "probes", "checkpoints"]
+                .iter()
+                .filter_map(|p| self.info.phases.get(*p))
+                .sum();
+            let steps = (t0.elapsed().as_secs_f64() - other).max(0.0);
+            self.info.phases.insert("steps".into(), steps);
+        }
         self.info.status = status;
         self.info.message = message.clone();
         self.info.steps = step;
@@ -510,6 +541,7 @@ impl Run {
         at: &mut usize,
     ) -> Result<RunOutcome> {
         let t0 = Instant::now();
+        self.loop_start = Some(t0);
         let wall = |t0: &Instant| wall_before + t0.elapsed().as_secs_f64();
         // The evaluation at the starting step, unless the CSVs already hold it (a resume from
         // a checkpoint taken after it, e.g. one interrupted before its first step).

@@ -91,6 +91,7 @@ pub fn run_info(tasks: Vec<TaskInfo>, seed: usize) -> RunInfo {
         wall_seconds: 1.0,
         device: "cpu".into(),
         versions: Default::default(),
+        phases: Default::default(),
     }
 }
 
