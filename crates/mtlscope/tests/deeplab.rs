@@ -15,8 +15,9 @@
 
 mod common;
 
+use common::read_safetensors;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use mtlscope::config::{ModelConfig, RunConfig};
@@ -30,29 +31,9 @@ use tch::{Device, Kind, Tensor};
 fn reference() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/deeplab_reference.py");
-        let out = Command::new(common::venv_python("tests/deeplab.rs", "torch"))
-            .arg(script)
-            .arg(dir.path())
-            .env("OMP_NUM_THREADS", "1")
-            .output()
-            .unwrap();
-        assert!(
-            out.status.success(),
-            "deeplab_reference.py failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        common::reference_outputs("deeplab_reference.py", "tests/deeplab.rs", "torch")
     })
     .path()
-}
-
-fn read(file: &Path) -> Vec<(String, Tensor)> {
-    Tensor::read_safetensors(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
 fn get<'a>(tensors: &'a [(String, Tensor)], key: &str) -> &'a Tensor {
@@ -98,7 +79,7 @@ fn forward_matches_pytorch_torchvision_resnet50_and_libmtl_heads() {
     let dir = reference();
     let n = net(&dir.join("encoder.safetensors")).unwrap();
     // Heads by variable name: every head variable from the file, every key of the file used.
-    let heads = read(&dir.join("heads.safetensors"));
+    let heads = read_safetensors(&dir.join("heads.safetensors"));
     let vars = n.vs.variables();
     let mut head_vars = 0;
     tch::no_grad(|| {
@@ -111,7 +92,7 @@ fn forward_matches_pytorch_torchvision_resnet50_and_libmtl_heads() {
     });
     assert_eq!(head_vars, heads.len());
 
-    let refs = read(&dir.join("ref.safetensors"));
+    let refs = read_safetensors(&dir.join("ref.safetensors"));
     let x = get(&refs, "input");
     let z = n.features(x, false);
     assert_eq!(z.size(), [2, 2048, 20, 28]);
@@ -136,7 +117,7 @@ fn forward_matches_pytorch_torchvision_resnet50_and_libmtl_heads() {
 #[test]
 fn pretrained_file_names_missing_and_unknown_keys() {
     let dir = reference();
-    let tv = read(&dir.join("encoder.safetensors"));
+    let tv = read_safetensors(&dir.join("encoder.safetensors"));
     assert!(tv.iter().any(|(k, _)| k == "fc.weight"));
     assert!(tv
         .iter()

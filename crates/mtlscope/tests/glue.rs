@@ -2,9 +2,10 @@
 //! tiny 50-id tokenizer: every task's splits, shapes and labels, MNLI's subsets, the seeded
 //! validation hold-out, per-batch padding cuts, the errors, and `mtlscope data miniature glue`.
 
+mod common;
+
 use std::collections::HashMap;
 use std::path::Path;
-use std::process::Command;
 
 use mtlscope::config::DataConfig;
 use mtlscope::data::glue::{self, GlueTask, Label};
@@ -144,24 +145,12 @@ fn every_task_loads_with_the_files_labels() {
     let mnli = &tasks[5];
     let sub = Vec::<i64>::try_from(&mnli.test.y.select(1, 1)).unwrap();
     assert_eq!(sub, [vec![0; ROWS], vec![1; ROWS]].concat());
-    assert_eq!(
-        mnli.train
-            .y
-            .select(1, 1)
-            .abs()
-            .sum(Kind::Int64)
-            .int64_value(&[]),
-        0
-    );
-    assert_eq!(
-        mnli.val
-            .y
-            .select(1, 1)
-            .abs()
-            .sum(Kind::Int64)
-            .int64_value(&[]),
-        0
-    );
+    for split in [&mnli.train, &mnli.val] {
+        assert_eq!(
+            split.y.select(1, 1).abs().sum(Kind::Int64).int64_value(&[]),
+            0
+        );
+    }
     // Single sentences (CoLA) have no segment B; the tiny tokenizer is RoBERTa's all-0 anyway.
     assert_eq!(
         tasks[0]
@@ -286,36 +275,23 @@ fn errors_name_the_file_line_and_key() {
 fn data_miniature_glue_writes_a_copy_data_check_reads() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("glue");
-    let bin = env!("CARGO_BIN_EXE_mtlscope");
-    let o = Command::new(bin)
-        .args(["data", "miniature", "glue", "--out"])
-        .arg(&out)
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let out_s = out.to_str().unwrap();
+    let (stdout, _) = common::mtlscope_ok(&["data", "miniature", "glue", "--out", out_s]);
     assert!(stdout.contains("tokenizer"), "{stdout}");
     assert!(out.join("MNLI/dev_mismatched.tsv").is_file());
     for f in ["tokenizer.json", "config.json", "model.safetensors"] {
         assert!(out.join("tiny-roberta").join(f).is_file(), "{f}");
     }
-    let o = Command::new(bin)
-        .args(["data", "check", "glue", "--dir"])
-        .arg(&out)
-        .arg("--tokenizer")
-        .arg(out.join("tiny-roberta"))
-        .output()
-        .unwrap();
-    let stdout = String::from_utf8_lossy(&o.stdout);
-    assert!(
-        o.status.success(),
-        "{stdout}{}",
-        String::from_utf8_lossy(&o.stderr)
-    );
+    let tokenizer = out.join("tiny-roberta");
+    let (stdout, _) = common::mtlscope_ok(&[
+        "data",
+        "check",
+        "glue",
+        "--dir",
+        out_s,
+        "--tokenizer",
+        tokenizer.to_str().unwrap(),
+    ]);
     assert!(
         stdout.contains("OK, 8 tasks") && stdout.contains("mnli: train 36, val 4, test 80"),
         "{stdout}"

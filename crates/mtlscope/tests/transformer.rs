@@ -13,8 +13,9 @@
 
 mod common;
 
+use common::read_safetensors;
+
 use std::path::Path;
-use std::process::Command;
 use std::sync::OnceLock;
 
 use mtlscope::config::ModelConfig;
@@ -27,32 +28,13 @@ use tch::{nn, Device, Kind, Tensor};
 fn reference() -> &'static Path {
     static DIR: OnceLock<tempfile::TempDir> = OnceLock::new();
     DIR.get_or_init(|| {
-        let dir = tempfile::tempdir().unwrap();
-        let script =
-            Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/transformer_reference.py");
-        let out = Command::new(common::venv_python(
+        common::reference_outputs(
+            "transformer_reference.py",
             "tests/transformer.rs",
             "torch and transformers",
-        ))
-        .arg(script)
-        .arg(dir.path())
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
-        assert!(
-            out.status.success(),
-            "transformer_reference.py failed ({}):\n{}\n{}",
-            out.status,
-            String::from_utf8_lossy(&out.stdout),
-            String::from_utf8_lossy(&out.stderr)
-        );
-        dir
+        )
     })
     .path()
-}
-
-fn read(file: &Path) -> Vec<(String, Tensor)> {
-    Tensor::read_safetensors(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
 }
 
 fn get(tensors: &[(String, Tensor)], key: &str) -> Tensor {
@@ -107,7 +89,7 @@ fn encoder_alone(flavour: &str) -> (nn::VarStore, Transformer) {
 
 fn check_against_transformers(flavour: &str) {
     let dir = reference();
-    let r = read(&dir.join(format!("{flavour}_ref.safetensors")));
+    let r = read_safetensors(&dir.join(format!("{flavour}_ref.safetensors")));
     let xs = get(&r, "xs");
     let net = net(flavour, &dir.join(flavour), xs.size()[2]).unwrap();
     let cls = net.features(&xs, false);
@@ -151,7 +133,7 @@ fn edited_folder(
     let src = reference().join(flavour);
     let dir = tempfile::tempdir().unwrap();
     std::fs::copy(src.join("config.json"), dir.path().join("config.json")).unwrap();
-    let mut t = read(&src.join("model.safetensors"));
+    let mut t = read_safetensors(&src.join("model.safetensors"));
     edit(&mut t);
     Tensor::write_safetensors(&t, dir.path().join("model.safetensors")).unwrap();
     dir
@@ -177,7 +159,7 @@ fn prefixed_checkpoint_with_heads_loads() {
             Tensor::arange(40, (Kind::Int64, Device::Cpu)).unsqueeze(0),
         ));
     });
-    let r = read(&reference().join("roberta_ref.safetensors"));
+    let r = read_safetensors(&reference().join("roberta_ref.safetensors"));
     let xs = get(&r, "xs");
     let a = net("roberta", &reference().join("roberta"), 9).unwrap();
     let b = net("roberta", dir.path(), 9).unwrap();
@@ -272,7 +254,7 @@ fn sequences_longer_than_the_positions_name_data_max_length() {
 /// several backward passes (per-task gradients of the Jacobian) with identical results.
 #[test]
 fn gradients_flow_and_the_graph_can_be_reused() {
-    let r = read(&reference().join("roberta_ref.safetensors"));
+    let r = read_safetensors(&reference().join("roberta_ref.safetensors"));
     let xs = get(&r, "xs");
     let net = net("roberta", &reference().join("roberta"), 9).unwrap();
     let f = net.features(&xs, true);

@@ -104,10 +104,7 @@ pub fn run(mut args: Args) -> Result<ExitCode> {
     if let Some(d) = args.data_dir.take() {
         // Absolute: runs may resolve paths elsewhere (Slurm elements, the controller).
         let d = std::path::absolute(&d).unwrap_or(d);
-        args.set.push(format!(
-            "data.data_dir={}",
-            toml::Value::String(d.display().to_string())
-        ));
+        args.set.push(super::data_dir_override(&d));
     }
     match &args.action {
         Some(Action::Status { exp_dir }) => return status(exp_dir),

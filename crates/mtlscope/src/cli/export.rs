@@ -65,13 +65,7 @@ pub struct Args {
 
 /// Runs `mtlscope export`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    let mut overrides = args.overrides.clone();
-    if let Some(d) = &args.data_dir {
-        overrides.push(format!(
-            "data.data_dir={}",
-            toml::Value::String(d.display().to_string())
-        ));
-    }
+    let overrides = super::with_data_dir(&args.overrides, args.data_dir.as_deref());
     let cfg = RunConfig::load(&args.config, &overrides)?;
     let summary = export(&cfg, &args.out, args.steps)?;
     eprintln!("{}: {summary}", args.out.display());

@@ -81,6 +81,32 @@ impl Command {
     }
 }
 
+/// The `--set` override that `--data-dir DIR` stands for.
+pub fn data_dir_override(dir: &std::path::Path) -> String {
+    format!(
+        "data.data_dir={}",
+        toml::Value::String(dir.display().to_string())
+    )
+}
+
+/// `--set` overrides followed by `--data-dir`'s, if given (last, so it wins).
+pub fn with_data_dir(overrides: &[String], data_dir: Option<&std::path::Path>) -> Vec<String> {
+    let mut out = overrides.to_vec();
+    out.extend(data_dir.map(data_dir_override));
+    out
+}
+
+/// `--threads`: libtorch's intra-op threads, when given (at least 1).
+pub fn set_threads(threads: Option<i32>) -> anyhow::Result<()> {
+    if let Some(n) = threads {
+        if n < 1 {
+            anyhow::bail!("--threads must be >= 1, got {n}");
+        }
+        tch::set_num_threads(n);
+    }
+    Ok(())
+}
+
 /// `cpu`, `cuda` or `auto` (CUDA when available).
 pub fn parse_device(s: &str) -> anyhow::Result<tch::Device> {
     Ok(match s {

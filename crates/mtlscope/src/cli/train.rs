@@ -48,19 +48,8 @@ pub struct Args {
 
 /// Runs `mtlscope train`.
 pub fn run(args: Args) -> Result<ExitCode> {
-    if let Some(n) = args.threads {
-        if n < 1 {
-            bail!("--threads must be >= 1, got {n}");
-        }
-        tch::set_num_threads(n);
-    }
-    let mut overrides = args.overrides.clone();
-    if let Some(d) = &args.data_dir {
-        overrides.push(format!(
-            "data.data_dir={}",
-            toml::Value::String(d.display().to_string())
-        ));
-    }
+    super::set_threads(args.threads)?;
+    let overrides = super::with_data_dir(&args.overrides, args.data_dir.as_deref());
     let config = resolve_config(&args, &overrides)?;
     let device = super::parse_device(&args.device)?;
     let interrupt = Arc::new(AtomicBool::new(false));

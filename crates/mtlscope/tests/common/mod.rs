@@ -158,3 +158,34 @@ pub fn venv_python(who: &str, needs: &str) -> std::path::PathBuf {
     );
     py
 }
+
+/// Runs `scripts/<script> DIR` with the project's venv (one libtorch thread) into a new
+/// temporary directory and returns it; panics with the script's output if it fails. `who` and
+/// `needs` are [`venv_python`]'s.
+#[allow(dead_code)]
+pub fn reference_outputs(script: &str, who: &str, needs: &str) -> tempfile::TempDir {
+    let dir = tempfile::tempdir().unwrap();
+    let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
+        .join("../../scripts")
+        .join(script);
+    let out = std::process::Command::new(venv_python(who, needs))
+        .arg(path)
+        .arg(dir.path())
+        .env("OMP_NUM_THREADS", "1")
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{script} failed ({}):\n{}\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    dir
+}
+
+/// Every tensor of a safetensors file, in file order; panics naming the file.
+#[allow(dead_code)]
+pub fn read_safetensors(file: &std::path::Path) -> Vec<(String, tch::Tensor)> {
+    tch::Tensor::read_safetensors(file).unwrap_or_else(|e| panic!("{}: {e}", file.display()))
+}
