@@ -13,7 +13,7 @@ OUT/trajectory.csv. The split and batches are torch's own (randperm): the work i
 mtlscope's, the numbers are not meant to match bit for bit (that is tests/pytorch_equivalence.rs).
 
 Usage: bench_run.py --out DIR [--data-dir DIR] [--tasks fashion1,noisy_fashion] [--epochs 1]
-                    [--batch-size 128] [--lr 1e-3] [--seed 1] [--threads N] [--eval-batch-size 2500]
+                    [--batch-size 128] [--lr 1e-3] [--seed 1] [--threads N] [--eval-batch-size 256]
 Needs only torch (the project's venv). Prints the wall seconds of its phases as JSON on stdout.
 """
 
@@ -128,7 +128,7 @@ def main():
     ap.add_argument("--lr", type=float, default=1e-3)
     ap.add_argument("--seed", type=int, default=1)
     ap.add_argument("--threads", type=int)
-    ap.add_argument("--eval-batch-size", type=int, default=2500)
+    ap.add_argument("--eval-batch-size", type=int, default=256)  # mtlscope's default
     a = ap.parse_args()
     if a.threads:
         torch.set_num_threads(a.threads)

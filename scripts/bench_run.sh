@@ -76,7 +76,20 @@ for seed in 1 2 3; do
   for tasks in fashion1 fashion1,fashion2 fashion1,noisy_fashion; do
     echo "$tasks $seed"
   done
-done | xargs -P 2 -L 1 sh -c '"$0" scripts/bench_run.py --threads 1 --data-dir "$1" --epochs "$2" --tasks "$4" --seed "$5" --out "$3/pytorch/$4-$5" > /dev/null' \
+done | xargs -P 2 -L 1 sh -c '"$0" scripts/bench_run.py --threads 1 --data-dir "$1" --epochs "$2" --tasks "$4" --seed "$5" --out "$3/pytorch/$4-$5" > "$3/pytorch/$4-$5.phases.json"' \
   "$PY" "$DATA_DIR" "$EPOCHS" "$OUT"
 t2=$(now)
 echo "9 runs, $EPOCHS epochs, 2 at a time: mtlscope experiment $(secs "$t0" "$t1") s, PyTorch $(secs "$t1" "$t2") s, ratio $(awk -v a="$(secs "$t0" "$t1")" -v b="$(secs "$t1" "$t2")" 'BEGIN { printf "%.2f", a / b }')"
+# Where the time went, summed over the 9 runs (process seconds, one thread each).
+python3 - "$OUT" <<'PY'
+import glob, json, sys
+def total(paths, get):
+    sums = {}
+    for p in paths:
+        for k, v in get(json.load(open(p))).items():
+            sums[k] = sums.get(k, 0.0) + v
+    return {k: round(v, 1) for k, v in sorted(sums.items()) if v >= 0.05}
+out = sys.argv[1]
+print("mtlscope phases (9 runs, s):", total(glob.glob(f"{out}/mtlscope/**/run.json", recursive=True), lambda j: j["phases"]))
+print("PyTorch phases (9 runs, s): ", total(glob.glob(f"{out}/pytorch/*.phases.json"), lambda j: j))
+PY

@@ -137,4 +137,31 @@ mod tests {
             }
         }
     }
+
+    /// The chunk size (`train.eval_batch_size`) changes the metrics by float rounding only:
+    /// every task kind's metrics with chunks of 7 and 25 examples equal those of one pass over
+    /// the whole split to 1e-6 (relative above 1). Issue #17 moved its default from 2500 to 256.
+    #[test]
+    fn chunk_size_changes_metrics_by_rounding_only() {
+        let (tasks, net) = crate::data::synthetic_scenes::tasks_and_net(
+            &["shape", "area", "segment", "normal"],
+            &[4, 8],
+            1,
+        );
+        let whole = tasks.iter().map(|t| t.train.len()).max().unwrap();
+        assert!(tasks.iter().all(|t| t.train.len() > 25), "chunks of 25 must split");
+        let reference = evaluate(&net, &tasks, whole);
+        for chunk in [7, 25] {
+            for (r, q) in evaluate(&net, &tasks, chunk).iter().zip(&reference) {
+                for (a, b) in r.values.iter().zip(&q.values) {
+                    assert!(
+                        (a - b).abs() <= 1e-6 * b.abs().max(1.0),
+                        "chunk {chunk}, {} {}: {a} vs {b}",
+                        tasks[r.task].name,
+                        r.split
+                    );
+                }
+            }
+        }
+    }
 }
