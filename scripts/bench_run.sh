@@ -72,6 +72,7 @@ t0=$(now)
 "$BIN" experiment --config configs/fashion_mtl/bench.toml --data-dir "$DATA_DIR" --jobs 2 \
   --set "train.epochs=$EPOCHS" --out "$OUT/mtlscope" > "$OUT/mtlscope.log" 2>&1
 t1=$(now)
+mkdir -p "$OUT/pytorch"
 for seed in 1 2 3; do
   for tasks in fashion1 fashion1,fashion2 fashion1,noisy_fashion; do
     echo "$tasks $seed"

@@ -1,7 +1,8 @@
 //! The MNISTS setting end to end on a miniature copy in the publishers' layouts (MNIST's
 //! gzipped IDX files, Fashion-MNIST's IDX files, a NotMNIST folder with unreadable PNGs): the
 //! shipped quick experiment trains, evaluates, probes and reports; FashionMTL's "MTL: NotMNIST"
-//! run config trains on the same folder.
+//! run config trains on the same folder; the evaluation chunk size leaves the transfer table
+//! the same up to float rounding.
 
 mod common;
 
@@ -47,6 +48,44 @@ fn quick_experiment_and_fashion_notmnist_run_on_a_miniature_copy() {
         transfer.contains("mtl_all,fashion,test_accuracy,"),
         "{transfer}"
     );
+
+    // The evaluation chunk changes evaluation sums by float rounding only (issue #17 moved its
+    // default): the same experiment evaluated in chunks of 7 instead of 128 gives the same
+    // transfer table, every number within 1e-6 (relative above 1) and every verdict equal.
+    let out7 = tmp.path().join("exp7");
+    let out7_s = out7.to_str().unwrap();
+    run(&[
+        "experiment",
+        "--config",
+        "../../configs/mnists/quick.toml",
+        "--out",
+        out7_s,
+        "--jobs",
+        "2",
+        "--set",
+        &data_set,
+        "--set",
+        "train.eval_batch_size=7",
+    ]);
+    run(&["report", out7_s]);
+    let cfg7 = std::fs::read_to_string(out7.join("runs/mtl_all/seed1/config.toml")).unwrap();
+    assert!(cfg7.contains("eval_batch_size = 7"), "{cfg7}");
+    let transfer7 =
+        std::fs::read_to_string(out7.join("report").join("tables").join("transfer.csv")).unwrap();
+    assert_eq!(transfer.lines().count(), transfer7.lines().count());
+    let mut numbers = 0;
+    for (a, b) in transfer.lines().zip(transfer7.lines()) {
+        for (x, y) in a.split(',').zip(b.split(',')) {
+            match (x.parse::<f64>(), y.parse::<f64>()) {
+                (Ok(x), Ok(y)) if x.is_finite() => {
+                    assert!((x - y).abs() <= 1e-6 * x.abs().max(1.0), "{a}\n{b}");
+                    numbers += 1;
+                }
+                _ => assert_eq!(x, y, "{a}\n{b}"),
+            }
+        }
+    }
+    assert!(numbers > 10, "{transfer}");
 
     // FashionMTL's fashion1 + notmnist, Fashion-MNIST found in the folder's fashion-mnist/.
     let run_out = tmp.path().join("fashion_notmnist");

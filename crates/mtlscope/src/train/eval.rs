@@ -149,7 +149,10 @@ mod tests {
             1,
         );
         let whole = tasks.iter().map(|t| t.train.len()).max().unwrap();
-        assert!(tasks.iter().all(|t| t.train.len() > 25), "chunks of 25 must split");
+        assert!(
+            tasks.iter().all(|t| t.train.len() > 25),
+            "chunks of 25 must split"
+        );
         let reference = evaluate(&net, &tasks, whole);
         for chunk in [7, 25] {
             for (r, q) in evaluate(&net, &tasks, chunk).iter().zip(&reference) {
