@@ -24,6 +24,8 @@
 
 mod common;
 
+use common::run_ok;
+
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
@@ -31,17 +33,6 @@ use mtlscope::train::run_files::{self, Split, TrajectoryRow};
 
 fn script() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../../scripts/pytorch_reference.py")
-}
-
-fn run_ok(cmd: &mut Command, what: &str) {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed ({}):\n{}\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr)
-    );
 }
 
 fn mtlscope_cmd() -> Command {

@@ -168,20 +168,28 @@ pub fn reference_outputs(script: &str, who: &str, needs: &str) -> tempfile::Temp
     let path = std::path::Path::new(env!("CARGO_MANIFEST_DIR"))
         .join("../../scripts")
         .join(script);
-    let out = std::process::Command::new(venv_python(who, needs))
-        .arg(path)
-        .arg(dir.path())
-        .env("OMP_NUM_THREADS", "1")
-        .output()
-        .unwrap();
+    run_ok(
+        std::process::Command::new(venv_python(who, needs))
+            .arg(path)
+            .arg(dir.path())
+            .env("OMP_NUM_THREADS", "1"),
+        script,
+    );
+    dir
+}
+
+/// Runs `cmd`; panics naming `what`, with its exit status, stdout and stderr, unless it
+/// succeeds.
+#[allow(dead_code)]
+pub fn run_ok(cmd: &mut std::process::Command, what: &str) {
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: {e}"));
     assert!(
         out.status.success(),
-        "{script} failed ({}):\n{}\n{}",
+        "{what} failed ({}):\n{}\n{}",
         out.status,
         String::from_utf8_lossy(&out.stdout),
         String::from_utf8_lossy(&out.stderr)
     );
-    dir
 }
 
 /// Every tensor of a safetensors file, in file order; panics naming the file.
