@@ -42,22 +42,9 @@ fn quick_experiment_runs_and_reports_on_a_miniature_copy() {
         "{check}"
     );
     let out = tmp.path().join("exp");
-    let out_s = out.to_str().unwrap();
     let data_set = format!("data.data_dir={:?}", cache.to_str().unwrap());
-    run(&[
-        "experiment",
-        "--config",
-        "../../configs/celeba/quick.toml",
-        "--out",
-        out_s,
-        "--jobs",
-        "2",
-        "--set",
-        &data_set,
-    ]);
-    run(&["report", out_s]);
-    let transfer =
-        std::fs::read_to_string(out.join("report").join("tables").join("transfer.csv")).unwrap();
+    let quick = "../../configs/celeba/quick.toml";
+    let transfer = common::experiment_and_report(quick, &out, &["--set", &data_set]);
     assert!(
         transfer.contains("mtl_three,Smiling,test_accuracy,"),
         "{transfer}"

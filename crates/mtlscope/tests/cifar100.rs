@@ -12,25 +12,9 @@ fn quick_experiment_runs_and_reports_on_a_miniature_copy() {
     let data = tmp.path().join("cifar-100-binary");
     mtlscope::data::cifar100::write_miniature(&data, 4, 2, 3).unwrap();
     let out = tmp.path().join("exp");
-    let run = common::mtlscope_ok;
-    let out_s = out.to_str().unwrap();
     let data_set = format!("data.data_dir={:?}", tmp.path().to_str().unwrap());
-    run(&[
-        "experiment",
-        "--config",
-        "../../configs/cifar100/quick.toml",
-        "--out",
-        out_s,
-        // Two jobs of one libtorch thread each: OpenMP threads spinning on a shared core
-        // cost several times their work.
-        "--jobs",
-        "2",
-        "--set",
-        &data_set,
-    ]);
-    run(&["report", out_s]);
-    let transfer =
-        std::fs::read_to_string(out.join("report").join("tables").join("transfer.csv")).unwrap();
+    let quick = "../../configs/cifar100/quick.toml";
+    let transfer = common::experiment_and_report(quick, &out, &["--set", &data_set]);
     assert!(
         transfer.contains("mtl_three,fish,test_accuracy,"),
         "{transfer}"

@@ -16,21 +16,10 @@ fn nyuv2_quick_experiment_reports_delta_m_and_cityscapes_trains() {
     let check = run(&["data", "check", "nyuv2", "--dir", nyu.to_str().unwrap()]);
     assert!(check.contains("OK, 3 tasks"), "{check}");
     let out = tmp.path().join("exp");
-    let out_s = out.to_str().unwrap();
-    run(&[
-        "experiment",
-        "--config",
-        "../../configs/nyuv2/quick.toml",
-        "--out",
-        out_s,
-        "--jobs",
-        "2",
-        "--data-dir",
-        nyu.to_str().unwrap(),
-    ]);
-    run(&["report", out_s]);
+    let quick = "../../configs/nyuv2/quick.toml";
+    let transfer =
+        common::experiment_and_report(quick, &out, &["--data-dir", nyu.to_str().unwrap()]);
     let tables = out.join("report").join("tables");
-    let transfer = std::fs::read_to_string(tables.join("transfer.csv")).unwrap();
     for m in [
         "mtl_all,segmentation,test_miou,",
         "mtl_all,depth,test_abs_err,",

@@ -176,31 +176,9 @@ fn encoders_lists_output_kinds() {
 fn synthetic_scenes_experiment_reports_every_metric_and_delta_m() {
     let tmp = tempfile::tempdir().unwrap();
     let out = tmp.path().join("exp");
-    let bin = env!("CARGO_BIN_EXE_mtlscope");
-    let run = |args: &[&str]| {
-        let o = std::process::Command::new(bin).args(args).output().unwrap();
-        assert!(
-            o.status.success(),
-            "{args:?}: {}",
-            String::from_utf8_lossy(&o.stderr)
-        );
-    };
     let cfg = "../../configs/synthetic_scenes/experiment.toml";
-    let out_s = out.to_str().unwrap();
-    run(&[
-        "experiment",
-        "--config",
-        cfg,
-        "--out",
-        out_s,
-        "--jobs",
-        "2",
-        "--set",
-        "train.epochs=1",
-    ]);
-    run(&["report", out_s]);
+    let transfer = common::experiment_and_report(cfg, &out, &["--set", "train.epochs=1"]);
     let tables = out.join("report").join("tables");
-    let transfer = std::fs::read_to_string(tables.join("transfer.csv")).unwrap();
     for (task, metric) in [
         ("segment", "test_miou"),
         ("depth", "test_abs_err"),

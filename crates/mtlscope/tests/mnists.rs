@@ -24,29 +24,9 @@ fn quick_experiment_and_fashion_notmnist_run_on_a_miniature_copy() {
     assert_eq!(err.matches("skipped 2 unreadable PNG").count(), 1, "{err}");
 
     let data_set = format!("data.data_dir={data_s:?}");
-    // The quick experiment into `name` (extra `--set`s after the data folder), its report,
-    // and the report's transfer table.
-    let experiment = |name: &str, extra: &[&str]| {
-        let out = tmp.path().join(name);
-        let out_s = out.to_str().unwrap();
-        let mut args = vec![
-            "experiment",
-            "--config",
-            "../../configs/mnists/quick.toml",
-            "--out",
-            out_s,
-            "--jobs",
-            "2",
-            "--set",
-            &data_set,
-        ];
-        args.extend(extra);
-        run(&args);
-        run(&["report", out_s]);
-        let transfer = out.join("report").join("tables").join("transfer.csv");
-        (out.clone(), std::fs::read_to_string(transfer).unwrap())
-    };
-    let (_, transfer) = experiment("exp", &[]);
+    let quick = "../../configs/mnists/quick.toml";
+    let transfer =
+        common::experiment_and_report(quick, &tmp.path().join("exp"), &["--set", &data_set]);
     assert!(
         transfer.contains("mtl_notmnist,fashion,test_accuracy,"),
         "{transfer}"
@@ -59,7 +39,9 @@ fn quick_experiment_and_fashion_notmnist_run_on_a_miniature_copy() {
     // The evaluation chunk changes evaluation sums by float rounding only (issue #17 moved its
     // default): the same experiment evaluated in chunks of 7 instead of 128 gives the same
     // transfer table, every number within 1e-6 (relative above 1) and every verdict equal.
-    let (out7, transfer7) = experiment("exp7", &["--set", "train.eval_batch_size=7"]);
+    let out7 = tmp.path().join("exp7");
+    let chunk7 = ["--set", &data_set, "--set", "train.eval_batch_size=7"];
+    let transfer7 = common::experiment_and_report(quick, &out7, &chunk7);
     let cfg7 = std::fs::read_to_string(out7.join("runs/mtl_all/seed1/config.toml")).unwrap();
     assert!(cfg7.contains("eval_batch_size = 7"), "{cfg7}");
     assert_eq!(transfer.lines().count(), transfer7.lines().count());

@@ -97,6 +97,29 @@ pub fn mtlscope(args: &[&str]) -> std::process::Output {
         .expect("running mtlscope")
 }
 
+/// `mtlscope experiment --config CONFIG --out OUT --jobs 2 ARGS...`, then `mtlscope report
+/// OUT`, each asserted to succeed; returns the report's transfer table
+/// (`OUT/report/tables/transfer.csv`). Two jobs of one libtorch thread each: OpenMP threads
+/// spinning on a shared core cost several times their work.
+#[allow(dead_code)]
+pub fn experiment_and_report(config: &str, out: &Path, args: &[&str]) -> String {
+    let out_s = out.to_str().unwrap();
+    let mut all = vec![
+        "experiment",
+        "--config",
+        config,
+        "--out",
+        out_s,
+        "--jobs",
+        "2",
+    ];
+    all.extend(args);
+    mtlscope_ok(&all);
+    mtlscope_ok(&["report", out_s]);
+    let table = out.join("report").join("tables").join("transfer.csv");
+    std::fs::read_to_string(&table).unwrap_or_else(|e| panic!("{}: {e}", table.display()))
+}
+
 /// Runs `mtlscope args`, asserts that it succeeded (printing its stderr if not), and returns
 /// its stdout and stderr.
 pub fn mtlscope_ok(args: &[&str]) -> (String, String) {
