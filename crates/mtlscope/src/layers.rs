@@ -229,45 +229,51 @@ mod tests {
     /// infinities, 3-D and 4-D inputs, f32 and f64, contiguous or not.
     #[test]
     fn max_pool2x2_equals_max_pool2d() {
-        tch::manual_seed(7);
-        for kind in [Kind::Float, Kind::Double] {
-            for shape in SHAPES {
-                let x = awkward(shape, kind);
-                for x in [x.shallow_clone(), x.transpose(-1, -2)] {
-                    let (fast, slow) = (max_pool2x2(&x), x.max_pool2d_default(2));
-                    assert_eq!(fast.size(), slow.size(), "{shape:?}");
-                    let f = Vec::<f64>::try_from(fast.flatten(0, -1)).unwrap();
-                    let s = Vec::<f64>::try_from(slow.flatten(0, -1)).unwrap();
-                    let same = |(a, b): (&f64, &f64)| a == b || (a.is_nan() && b.is_nan());
-                    assert!(f.iter().zip(&s).all(same), "{kind:?} {shape:?}");
+        // Under the initialisation lock: these draws must not interleave with a network
+        // being seeded on another test thread.
+        crate::model::with_seed(7, || {
+            for kind in [Kind::Float, Kind::Double] {
+                for shape in SHAPES {
+                    let x = awkward(shape, kind);
+                    for x in [x.shallow_clone(), x.transpose(-1, -2)] {
+                        let (fast, slow) = (max_pool2x2(&x), x.max_pool2d_default(2));
+                        assert_eq!(fast.size(), slow.size(), "{shape:?}");
+                        let f = Vec::<f64>::try_from(fast.flatten(0, -1)).unwrap();
+                        let s = Vec::<f64>::try_from(slow.flatten(0, -1)).unwrap();
+                        let same = |(a, b): (&f64, &f64)| a == b || (a.is_nan() && b.is_nan());
+                        assert!(f.iter().zip(&s).all(same), "{kind:?} {shape:?}");
+                    }
                 }
             }
-        }
+        })
     }
 
     /// With a gradient, the output and the input's gradient are max_pool2d's bit for bit
     /// (each output's gradient at its window's first maximum, or its last NaN).
     #[test]
     fn max_pool2x2_gradient_equals_max_pool2d() {
-        tch::manual_seed(8);
-        for kind in [Kind::Float, Kind::Double] {
-            for shape in SHAPES {
-                let x = awkward(shape, kind);
-                // Signed zeros in the upstream gradient as well.
-                let out = x.max_pool2d_default(2).size();
-                let g = (Tensor::randn(out.as_slice(), (kind, Device::Cpu)) * 2.0).round();
-                let run = |pool: &dyn Fn(&Tensor) -> Tensor| {
-                    let x = x.copy().set_requires_grad(true);
-                    let y = pool(&x);
-                    (&y * &g).sum(kind).backward();
-                    (y.detach(), x.grad())
-                };
-                let (y_fast, g_fast) = run(&|x| max_pool2x2(x));
-                let (y_slow, g_slow) = run(&|x| x.max_pool2d_default(2));
-                assert_eq!(bits(&y_fast), bits(&y_slow), "{kind:?} {shape:?} values");
-                assert_eq!(bits(&g_fast), bits(&g_slow), "{kind:?} {shape:?} gradients");
+        // Under the initialisation lock: these draws must not interleave with a network
+        // being seeded on another test thread.
+        crate::model::with_seed(8, || {
+            for kind in [Kind::Float, Kind::Double] {
+                for shape in SHAPES {
+                    let x = awkward(shape, kind);
+                    // Signed zeros in the upstream gradient as well.
+                    let out = x.max_pool2d_default(2).size();
+                    let g = (Tensor::randn(out.as_slice(), (kind, Device::Cpu)) * 2.0).round();
+                    let run = |pool: &dyn Fn(&Tensor) -> Tensor| {
+                        let x = x.copy().set_requires_grad(true);
+                        let y = pool(&x);
+                        (&y * &g).sum(kind).backward();
+                        (y.detach(), x.grad())
+                    };
+                    let (y_fast, g_fast) = run(&|x| max_pool2x2(x));
+                    let (y_slow, g_slow) = run(&|x| x.max_pool2d_default(2));
+                    assert_eq!(bits(&y_fast), bits(&y_slow), "{kind:?} {shape:?} values");
+                    assert_eq!(bits(&g_fast), bits(&g_slow), "{kind:?} {shape:?} gradients");
+                }
             }
-        }
+        })
     }
 
     /// By hand: a tie sends the gradient to the first maximum, NaNs to the last NaN.

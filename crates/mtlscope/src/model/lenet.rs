@@ -88,26 +88,29 @@ mod tests {
     /// bit.
     #[test]
     fn forward_and_gradients_equal_relu_then_max_pool() {
-        tch::manual_seed(3);
-        let vs = nn::VarStore::new(Device::Cpu);
-        let net = LeNet::new(vs.root(), [1, 28, 28]).unwrap();
-        let xs = Tensor::randn([64, 1, 28, 28], (Kind::Float, Device::Cpu));
-        let (a, b) = tch::no_grad(|| (net.forward(&xs, false), textbook(&net, &xs)));
-        assert!(a.equal(&b), "no-grad outputs differ");
-        let grads = |out: Tensor| {
-            for mut v in vs.trainable_variables() {
-                v.zero_grad();
+        // Under the initialisation lock: these draws must not interleave with a network
+        // being seeded on another test thread.
+        crate::model::with_seed(3, || {
+            let vs = nn::VarStore::new(Device::Cpu);
+            let net = LeNet::new(vs.root(), [1, 28, 28]).unwrap();
+            let xs = Tensor::randn([64, 1, 28, 28], (Kind::Float, Device::Cpu));
+            let (a, b) = tch::no_grad(|| (net.forward(&xs, false), textbook(&net, &xs)));
+            assert!(a.equal(&b), "no-grad outputs differ");
+            let grads = |out: Tensor| {
+                for mut v in vs.trainable_variables() {
+                    v.zero_grad();
+                }
+                (out * 1.7).sum(Kind::Float).backward();
+                vs.trainable_variables()
+                    .iter()
+                    .map(|v| v.grad().copy())
+                    .collect::<Vec<_>>()
+            };
+            let ga = grads(net.forward(&xs, true));
+            let gb = grads(textbook(&net, &xs));
+            for (x, y) in ga.iter().zip(&gb) {
+                assert!(x.equal(y), "gradients differ");
             }
-            (out * 1.7).sum(Kind::Float).backward();
-            vs.trainable_variables()
-                .iter()
-                .map(|v| v.grad().copy())
-                .collect::<Vec<_>>()
-        };
-        let ga = grads(net.forward(&xs, true));
-        let gb = grads(textbook(&net, &xs));
-        for (x, y) in ga.iter().zip(&gb) {
-            assert!(x.equal(y), "gradients differ");
-        }
+        })
     }
 }

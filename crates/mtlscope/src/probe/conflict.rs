@@ -350,31 +350,34 @@ mod tests {
     /// The batched Gram/sign computations equal the slice functions pair by pair.
     #[test]
     fn batched_pair_stats_match_the_slice_functions() {
-        tch::manual_seed(4);
-        let g = Tensor::randn([5, 9], (Kind::Float, tch::Device::Cpu));
-        let h = Tensor::randn([5, 9], (Kind::Float, tch::Device::Cpu));
-        let rows = |t: &Tensor| -> Vec<Vec<f64>> {
-            (0..5)
-                .map(|i| Vec::<f64>::try_from(t.get(i).to_kind(Kind::Double)).unwrap())
-                .collect()
-        };
-        let (gr, hr) = (rows(&g), rows(&h));
-        let all = PairStats::all_pairs(&g).unwrap();
-        let mut idx = 0;
-        for i in 0..5 {
-            for j in i + 1..5 {
-                assert!((all.cos[idx] - cosine(&gr[i], &gr[j])).abs() < 1e-5);
-                assert!((all.magsim[idx] - magnitude_similarity(&gr[i], &gr[j])).abs() < 1e-5);
-                assert_eq!(all.ratio[idx], conflict_ratio(&gr[i], &gr[j]));
-                idx += 1;
+        // Under the initialisation lock: these draws must not interleave with a network
+        // being seeded on another test thread.
+        crate::model::with_seed(4, || {
+            let g = Tensor::randn([5, 9], (Kind::Float, tch::Device::Cpu));
+            let h = Tensor::randn([5, 9], (Kind::Float, tch::Device::Cpu));
+            let rows = |t: &Tensor| -> Vec<Vec<f64>> {
+                (0..5)
+                    .map(|i| Vec::<f64>::try_from(t.get(i).to_kind(Kind::Double)).unwrap())
+                    .collect()
+            };
+            let (gr, hr) = (rows(&g), rows(&h));
+            let all = PairStats::all_pairs(&g).unwrap();
+            let mut idx = 0;
+            for i in 0..5 {
+                for j in i + 1..5 {
+                    assert!((all.cos[idx] - cosine(&gr[i], &gr[j])).abs() < 1e-5);
+                    assert!((all.magsim[idx] - magnitude_similarity(&gr[i], &gr[j])).abs() < 1e-5);
+                    assert_eq!(all.ratio[idx], conflict_ratio(&gr[i], &gr[j]));
+                    idx += 1;
+                }
             }
-        }
-        assert_eq!(idx, 10);
-        let rp = PairStats::row_pairs(&g, &h).unwrap();
-        for i in 0..5 {
-            assert!((rp.cos[i] - cosine(&gr[i], &hr[i])).abs() < 1e-5);
-            assert!((rp.magsim[i] - magnitude_similarity(&gr[i], &hr[i])).abs() < 1e-5);
-            assert_eq!(rp.ratio[i], conflict_ratio(&gr[i], &hr[i]));
-        }
+            assert_eq!(idx, 10);
+            let rp = PairStats::row_pairs(&g, &h).unwrap();
+            for i in 0..5 {
+                assert!((rp.cos[i] - cosine(&gr[i], &hr[i])).abs() < 1e-5);
+                assert!((rp.magsim[i] - magnitude_similarity(&gr[i], &hr[i])).abs() < 1e-5);
+                assert_eq!(rp.ratio[i], conflict_ratio(&gr[i], &hr[i]));
+            }
+        })
     }
 }

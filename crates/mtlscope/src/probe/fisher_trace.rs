@@ -164,50 +164,54 @@ mod tests {
     /// score vanishes.
     #[test]
     fn logistic_regression_trace_matches_the_closed_form() {
-        let (n, d) = (16i64, 3i64);
-        tch::manual_seed(5);
-        let x = Tensor::randn([n, d], F64);
-        let w = Tensor::from_slice(&[0.8, -0.5, 1.2]);
-        let y = Tensor::randint(2, [n], (Kind::Int64, Device::Cpu));
-        let p = x.mv(&w).sigmoid();
-        let xx = x
-            .square()
-            .sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
-        let per_example = (&p * (1.0f64 - &p) * &xx)
-            .mean(Kind::Double)
-            .double_value(&[]);
-        let yf = y.to_kind(Kind::Double);
-        let emp_per_example = ((&yf - &p).square() * &xx)
-            .mean(Kind::Double)
-            .double_value(&[]);
-        for s in [1i64, 4] {
-            let g = n / s;
-            // One copy of w per group: autograd then returns each group's gradient.
-            let wr = w.view([1, d]).repeat([g, 1]).set_requires_grad(true);
-            let group_of = Tensor::from_slice(&(0..n).map(|i| i / s).collect::<Vec<i64>>());
-            let z = (&x * wr.index_select(0, &group_of)).sum_dim_intlist(
-                [1i64].as_slice(),
-                false,
-                Kind::Double,
-            );
-            let logits = Tensor::stack(&[z.zeros_like(), z.shallow_clone()], 1);
-            let probs = logits.softmax(-1, Kind::Double).detach();
-            let draws = 5000;
-            let mut rng = ChaCha8Rng::seed_from_u64(2);
-            let (m, e) = chunk_traces(&probs, &y, draws, &mut rng, &mut |labels, keep| {
-                let dl = ce_dlogits(&probs, labels, s);
-                let t = (&logits * dl).sum(Kind::Double);
-                Tensor::run_backward(&[t], &[&wr], keep, false).remove(0)
-            });
-            let fim = m.double_value(&[]) / (g as f64 * draws as f64);
-            let emp = e.double_value(&[]) / g as f64;
-            let want = per_example / s as f64;
-            assert!((fim - want).abs() < 0.04 * want, "s={s}: {fim} vs {want}");
-            // The empirical trace has cross terms within a batch; per example it is exact.
-            if s == 1 {
-                assert!((emp - emp_per_example).abs() < 1e-5 * emp_per_example);
+        // Under the initialisation lock: these draws must not interleave with a network
+        // being seeded on another test thread.
+        crate::model::with_seed(5, || {
+            let (n, d) = (16i64, 3i64);
+
+            let x = Tensor::randn([n, d], F64);
+            let w = Tensor::from_slice(&[0.8, -0.5, 1.2]);
+            let y = Tensor::randint(2, [n], (Kind::Int64, Device::Cpu));
+            let p = x.mv(&w).sigmoid();
+            let xx = x
+                .square()
+                .sum_dim_intlist([1i64].as_slice(), false, Kind::Double);
+            let per_example = (&p * (1.0f64 - &p) * &xx)
+                .mean(Kind::Double)
+                .double_value(&[]);
+            let yf = y.to_kind(Kind::Double);
+            let emp_per_example = ((&yf - &p).square() * &xx)
+                .mean(Kind::Double)
+                .double_value(&[]);
+            for s in [1i64, 4] {
+                let g = n / s;
+                // One copy of w per group: autograd then returns each group's gradient.
+                let wr = w.view([1, d]).repeat([g, 1]).set_requires_grad(true);
+                let group_of = Tensor::from_slice(&(0..n).map(|i| i / s).collect::<Vec<i64>>());
+                let z = (&x * wr.index_select(0, &group_of)).sum_dim_intlist(
+                    [1i64].as_slice(),
+                    false,
+                    Kind::Double,
+                );
+                let logits = Tensor::stack(&[z.zeros_like(), z.shallow_clone()], 1);
+                let probs = logits.softmax(-1, Kind::Double).detach();
+                let draws = 5000;
+                let mut rng = ChaCha8Rng::seed_from_u64(2);
+                let (m, e) = chunk_traces(&probs, &y, draws, &mut rng, &mut |labels, keep| {
+                    let dl = ce_dlogits(&probs, labels, s);
+                    let t = (&logits * dl).sum(Kind::Double);
+                    Tensor::run_backward(&[t], &[&wr], keep, false).remove(0)
+                });
+                let fim = m.double_value(&[]) / (g as f64 * draws as f64);
+                let emp = e.double_value(&[]) / g as f64;
+                let want = per_example / s as f64;
+                assert!((fim - want).abs() < 0.04 * want, "s={s}: {fim} vs {want}");
+                // The empirical trace has cross terms within a batch; per example it is exact.
+                if s == 1 {
+                    assert!((emp - emp_per_example).abs() < 1e-5 * emp_per_example);
+                }
             }
-        }
+        })
     }
 
     /// The general path (one forward per chunk, autograd per group) gives the tape's values:
