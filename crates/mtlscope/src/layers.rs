@@ -216,13 +216,7 @@ mod tests {
         x
     }
 
-    const SHAPES: [&[i64]; 5] = [
-        &[5, 3, 28, 28],
-        &[2, 4, 9, 7],
-        &[3, 5, 6],
-        &[1, 1, 2, 2],
-        &[8, 6, 64, 64],
-    ];
+    const SHAPES: [&[i64]; 4] = [&[5, 3, 28, 28], &[2, 4, 9, 7], &[3, 5, 6], &[1, 1, 2, 2]];
 
     /// Without a gradient the output equals libtorch's max pool bit for bit, but for the sign
     /// of a zero and a NaN's payload: odd sizes (floor mode), ties, signed zeros, NaN and
